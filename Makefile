@@ -1,0 +1,55 @@
+# Lectern developer commands. Settings are environment variables (see README.md);
+# when ../shared/models holds the offline models, they are used automatically.
+SHELL := bash
+.DEFAULT_GOAL := help
+
+MODELS_DIR ?= $(abspath ../shared/models)
+ifneq ($(wildcard $(MODELS_DIR)/all-MiniLM-L6-v2-onnx/model.onnx),)
+export EMBEDDING_MODEL_PATH ?= $(MODELS_DIR)/all-MiniLM-L6-v2-onnx
+endif
+ifneq ($(wildcard $(MODELS_DIR)/bm25/english.txt),)
+export SPARSE_MODEL_PATH ?= $(MODELS_DIR)/bm25
+endif
+export QDRANT_PATH ?= $(CURDIR)/data/qdrant
+
+UV ?= uv
+RUN := $(UV) run --frozen
+
+.PHONY: help install up demo test test-unit lint format eval bench retention
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+install:  ## Install every package and tool from the lock (uv sync)
+	$(UV) sync --frozen --all-packages
+
+up: install  ## Start gateway (:8000), indexer and session-logger in the foreground; Ctrl-C stops all
+	$(RUN) honcho start -f Procfile
+
+demo: install  ## Start the stack, ingest examples/corpus, ask questions, print hits and event counts
+	$(RUN) python examples/demo.py
+
+test: install  ## The whole test suite (unit, integration, e2e, faults)
+	$(RUN) pytest
+
+test-unit: install  ## Unit tests only (no I/O)
+	$(RUN) pytest tests/unit
+
+lint: install  ## ruff (lint + format check) and mypy
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy shared/src services/gateway/src services/indexer/src services/session-logger/src
+
+format: install  ## Apply ruff's formatting and fixes
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+eval: install  ## Retrieval quality on BEIR SciFact: nDCG@10 and recall@100, dense/sparse/hybrid
+	$(RUN) python bench/eval_scifact.py
+
+bench: install  ## Benchmarks (RPC throughput, session-logger throughput); prints figures
+	$(RUN) python bench/rpc_throughput.py
+	$(RUN) python bench/session_logger_throughput.py
+
+retention: install  ## Drop event partitions older than RETENTION_DAYS once
+	$(RUN) lectern-session-logger retention

@@ -1,0 +1,103 @@
+"""The gateway's connections: one FastStream broker (publishing) and one RPC client.
+
+Created and closed in the app's lifespan (the composition root); controllers reach them
+through ``app.state.backends``.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import aio_pika
+from faststream.rabbit import RabbitBroker
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from lectern import topology
+from lectern.broker import publish_command, publish_event
+from lectern.contracts import Event, Message, RpcError
+from lectern.logging import get_logger
+from lectern.rpc import BrokerUnavailableError, NoConsumerError, RpcClient, RpcTimeoutError
+from lectern_gateway.errors import (
+    GatewayError,
+    InvalidInputError,
+    NotFoundError,
+    ServiceUnavailableError,
+    UpstreamTimeoutError,
+)
+from lectern_gateway.settings import GatewaySettings
+
+log = get_logger(__name__)
+ReplyT = TypeVar("ReplyT", bound=BaseModel)
+
+SERVICE_QUEUES = {
+    "indexer": topology.INDEXER_RPC_QUEUE,
+    "session-logger": topology.SESSION_LOGGER_RPC_QUEUE,
+}
+
+
+class Backends:
+    """What the gateway talks to: the broker for publishes and the RPC client."""
+
+    def __init__(self, settings: GatewaySettings, broker: RabbitBroker, rpc: RpcClient) -> None:
+        self.settings = settings
+        self.broker = broker
+        self.rpc = rpc
+
+    async def publish_event(self, event: Event) -> None:
+        """Publish an event with confirms; a broker failure becomes 503."""
+        try:
+            await publish_event(self.broker, event, timeout=self.settings.publish_timeout_s)
+        except (aio_pika.exceptions.AMQPError, TimeoutError, ConnectionError) as exc:
+            raise ServiceUnavailableError(f"event not confirmed by the broker: {exc}") from exc
+
+    async def publish_command(self, command: Message, routing_key: str) -> None:
+        """Publish a command with confirms; a broker failure becomes 503."""
+        try:
+            await publish_command(
+                self.broker, command, routing_key, timeout=self.settings.publish_timeout_s
+            )
+        except (aio_pika.exceptions.AMQPError, TimeoutError, ConnectionError) as exc:
+            raise ServiceUnavailableError(f"command not confirmed by the broker: {exc}") from exc
+
+    async def call(
+        self, service: str, request: Message, reply_type: type[ReplyT], *, timeout: float
+    ) -> ReplyT:
+        """Send ``request`` to ``service`` over RPC and parse its reply.
+
+        Args:
+            service: ``"indexer"`` or ``"session-logger"``.
+            request: the RPC body.
+            reply_type: expected reply model; an :class:`RpcError` reply raises instead.
+            timeout: seconds to wait for the reply.
+
+        Raises:
+            ServiceUnavailableError: broker down or no consumer (503).
+            UpstreamTimeoutError: no reply within ``timeout`` (504).
+            GatewayError: the service answered with an error reply.
+        """
+        queue = SERVICE_QUEUES[service]
+        try:
+            raw = await self.rpc.call(queue, request.model_dump_json().encode(), timeout=timeout)
+        except BrokerUnavailableError as exc:
+            raise ServiceUnavailableError(f"message broker unavailable: {exc}") from exc
+        except NoConsumerError as exc:
+            raise ServiceUnavailableError(f"the {service} is not running") from exc
+        except RpcTimeoutError as exc:
+            raise UpstreamTimeoutError(str(exc)) from exc
+        return _parse_reply(service, raw, reply_type)
+
+
+def _parse_reply(service: str, raw: bytes, reply_type: type[ReplyT]) -> ReplyT:
+    try:
+        reply: ReplyT | RpcError = TypeAdapter(reply_type | RpcError).validate_json(raw)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        log.error("rpc.bad_reply", service=service, error=str(exc), body=raw[:500])
+        raise GatewayError(f"the {service} sent a reply the gateway cannot read") from exc
+    if isinstance(reply, RpcError):
+        error_type: type[GatewayError] = {
+            400: InvalidInputError,
+            404: NotFoundError,
+            503: ServiceUnavailableError,
+        }.get(reply.status, GatewayError)
+        raise error_type(reply.detail)
+    return reply

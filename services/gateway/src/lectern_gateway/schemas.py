@@ -1,0 +1,69 @@
+"""HTTP request and response bodies of the gateway (they shape the OpenAPI document)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lectern.contracts import (
+    DocumentFormat,
+    DocumentId,
+    MetadataFilter,
+    MetadataValue,
+    SearchHit,
+    SearchMode,
+)
+
+
+class IngestDocumentBody(BaseModel):
+    """``POST /v1/documents``: a document to (re)index.
+
+    ``document_id`` defaults to a new UUID; re-sending the same id with new content
+    replaces the old version, with unchanged content is a no-op.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    document_id: DocumentId | None = None
+    title: str = Field(min_length=1, max_length=512)
+    source: str | None = Field(default=None, max_length=2048)
+    format: DocumentFormat
+    content: str = Field(min_length=1)
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=64)
+
+
+class DocumentAcceptedBody(BaseModel):
+    """``202`` answer to an ingest: the command is durably queued for the indexer."""
+
+    document_id: str
+    version: str = Field(description="sha256 (hex) of the normalised content")
+    status: str = "accepted"
+    request_id: str
+
+
+class SearchBody(BaseModel):
+    """``POST /v1/search``: find the chunks that best answer ``query``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=4096)
+    top_k: int = Field(default=5, ge=1, le=50)
+    mode: SearchMode = "hybrid"
+    filter: MetadataFilter | None = None
+    session_id: str | None = Field(default=None, max_length=128)
+
+
+class SearchResultBody(BaseModel):
+    """Search answer: hits best first; ``latency_ms`` is the gateway's server-side time."""
+
+    query: str
+    mode: SearchMode
+    hits: list[SearchHit]
+    latency_ms: float
+    request_id: str
+
+
+class ReadinessBody(BaseModel):
+    """``/health/ready``: overall verdict and each dependency's state."""
+
+    ready: bool
+    checks: dict[str, dict[str, object]]

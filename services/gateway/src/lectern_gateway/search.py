@@ -1,0 +1,55 @@
+"""Service layer for search: one RPC to the indexer, then a ``SearchCompleted`` event."""
+
+from __future__ import annotations
+
+import time
+
+from lectern.contracts import SearchCompleted, SearchRequest, SearchResponse
+from lectern.logging import get_logger
+from lectern_gateway.backends import Backends
+from lectern_gateway.schemas import SearchBody, SearchResultBody
+
+log = get_logger(__name__)
+
+
+async def search(backends: Backends, body: SearchBody, request_id: str) -> SearchResultBody:
+    """Run a search through the indexer and record it.
+
+    Returns:
+        The hits (best first) and the gateway-side latency in milliseconds.
+
+    Raises:
+        ServiceUnavailableError: broker or indexer unavailable (503).
+        UpstreamTimeoutError: no answer within ``SEARCH_TIMEOUT_S`` (504).
+    """
+    started = time.perf_counter()
+    request = SearchRequest(
+        correlation_id=request_id,
+        query=body.query,
+        top_k=body.top_k,
+        mode=body.mode,
+        filter=body.filter,
+    )
+    response = await backends.call(
+        "indexer", request, SearchResponse, timeout=backends.settings.search_timeout_s
+    )
+    latency_ms = (time.perf_counter() - started) * 1000
+    event = SearchCompleted(
+        correlation_id=request_id,
+        session_id=body.session_id,
+        query=body.query,
+        mode=body.mode,
+        top_k=body.top_k,
+        hit_count=len(response.hits),
+        latency_ms=latency_ms,
+        chunk_ids=[hit.chunk_id for hit in response.hits],
+        document_ids=[hit.document_id for hit in response.hits],
+    )
+    await backends.publish_event(event)
+    return SearchResultBody(
+        query=body.query,
+        mode=body.mode,
+        hits=response.hits,
+        latency_ms=round(latency_ms, 2),
+        request_id=request_id,
+    )

@@ -1,0 +1,95 @@
+"""Broker construction and topology declaration shared by the services.
+
+Every publisher uses publisher confirms, persistent messages and mandatory routing: an
+unroutable or unconfirmed publish raises (``aio_pika.exceptions.DeliveryError``), never
+passes silently.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faststream.rabbit import Channel, RabbitBroker
+
+from lectern import topology
+from lectern.contracts import Event, Message
+
+
+def create_broker(url: str, *, prefetch_count: int | None = None, **kwargs: Any) -> RabbitBroker:
+    """Create a FastStream broker whose default channel confirms and raises on returns.
+
+    Args:
+        url: AMQP URL.
+        prefetch_count: channel prefetch (unacknowledged messages per consumer).
+        **kwargs: passed to :class:`faststream.rabbit.RabbitBroker`.
+
+    Returns:
+        The broker, not connected: connect it in the service's lifespan.
+    """
+    channel = Channel(prefetch_count=prefetch_count, publisher_confirms=True, on_return_raises=True)
+    return RabbitBroker(url, default_channel=channel, **kwargs)
+
+
+async def declare_topology(broker: RabbitBroker) -> None:
+    """Declare every exchange, work queue, dead-letter queue and binding (idempotent).
+
+    Any service may call it at start-up, so a publish is routable (mandatory routing)
+    even before the consuming service first started.
+    """
+    for exchange in (
+        topology.commands_exchange,
+        topology.events_exchange,
+        topology.dead_letter_exchange,
+    ):
+        await broker.declare_exchange(exchange)
+    work_queues = (
+        (topology.indexer_commands_queue, topology.COMMANDS_EXCHANGE_NAME, "document.*"),
+        (topology.session_logger_events_queue, topology.EVENTS_EXCHANGE_NAME, "#"),
+    )
+    for queue, exchange_name, routing_key in work_queues:
+        declared = await broker.declare_queue(queue)
+        await declared.bind(exchange_name, routing_key=routing_key)
+        dlq = await broker.declare_queue(topology.dead_letter_queue(queue.name))
+        await dlq.bind(topology.DLX_NAME, routing_key=queue.name)
+    for rpc_queue in (topology.indexer_rpc_queue, topology.session_logger_rpc_queue):
+        await broker.declare_queue(rpc_queue)
+
+
+async def publish_event(broker: RabbitBroker, event: Event, *, timeout: float = 10.0) -> None:
+    """Publish an event on ``lectern.events`` (confirmed, persistent, mandatory).
+
+    Raises:
+        aio_pika.exceptions.DeliveryError: the broker returned or nacked the message.
+        TimeoutError: no confirm within ``timeout`` seconds.
+    """
+    await _publish(broker, event, topology.events_exchange, event.event_type, timeout)
+
+
+async def publish_command(
+    broker: RabbitBroker, command: Message, routing_key: str, *, timeout: float = 10.0
+) -> None:
+    """Publish a command on ``lectern.commands`` (confirmed, persistent, mandatory).
+
+    Raises:
+        aio_pika.exceptions.DeliveryError: the broker returned or nacked the message.
+        TimeoutError: no confirm within ``timeout`` seconds.
+    """
+    await _publish(broker, command, topology.commands_exchange, routing_key, timeout)
+
+
+async def _publish(
+    broker: RabbitBroker, message: Message, exchange: Any, routing_key: str, timeout: float
+) -> None:
+    await broker.publish(
+        message.model_dump_json().encode(),
+        exchange=exchange,
+        routing_key=routing_key,
+        persist=True,
+        mandatory=True,
+        timeout=timeout,
+        content_type="application/json",
+        message_id=str(message.event_id),
+        correlation_id=message.correlation_id,
+        message_type=routing_key,
+        headers={topology.ATTEMPT_HEADER: 0},
+    )

@@ -1,0 +1,288 @@
+"""Message contracts: every command, event and RPC body that crosses RabbitMQ.
+
+Commands are named in the imperative (`IngestDocument`), events in the past tense
+(`DocumentIndexed`). Every message carries the envelope of :class:`Message`:
+``event_id`` (UUID, the idempotency key), ``occurred_at`` (UTC), ``correlation_id``
+(the HTTP request id, carried end to end) and ``schema_version``.
+
+Each event class names its routing key on ``lectern.events`` in ``event_type``; the
+session-logger stores that name as the event's type.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Literal
+from uuid import UUID, uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+SCHEMA_VERSION = 1
+"""Version of the message schemas in this module; bump on a breaking change."""
+
+DocumentFormat = Literal["markdown", "html", "text"]
+SearchMode = Literal["hybrid", "dense", "sparse"]
+MetadataValue = str | int | float | bool | list[str]
+DocumentId = Annotated[
+    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._:/@+-]+$")
+]
+
+
+def utc_now() -> datetime:
+    """Return the current time as a timezone-aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+def normalise_content(content: str) -> str:
+    """Normalise document text before hashing, so cosmetic changes keep the version.
+
+    Applies Unicode NFC, turns CRLF and CR into LF, strips trailing white space on
+    every line and at both ends of the document.
+
+    Args:
+        content: the document as sent by the client.
+
+    Returns:
+        The normalised text.
+    """
+    text = unicodedata.normalize("NFC", content).replace("\r\n", "\n").replace("\r", "\n")
+    return "\n".join(line.rstrip() for line in text.split("\n")).strip()
+
+
+def content_version(content: str) -> str:
+    """Return a document version: the hex sha256 (64 chars) of the normalised content."""
+    return hashlib.sha256(normalise_content(content).encode("utf-8")).hexdigest()
+
+
+class Message(BaseModel):
+    """Envelope shared by every command, event and RPC body.
+
+    Attributes:
+        event_id: unique id of this message; consumers are idempotent on it.
+        occurred_at: when the fact happened or the command was issued (UTC).
+        correlation_id: id of the originating HTTP request, or of the publisher's work.
+        schema_version: version of this module's schemas (:data:`SCHEMA_VERSION`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: UUID = Field(default_factory=uuid4)
+    occurred_at: AwareDatetime = Field(default_factory=utc_now)
+    correlation_id: str | None = Field(default=None, max_length=128)
+    schema_version: int = SCHEMA_VERSION
+
+
+class Event(Message):
+    """A fact published on ``lectern.events``; ``event_type`` is its routing key."""
+
+    event_type: str
+    session_id: str | None = Field(default=None, max_length=128)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+class IngestDocument(Message):
+    """Command: (re)index a document. Routing key ``document.ingest``.
+
+    ``version`` is :func:`content_version` of ``content``; the indexer recomputes it and
+    treats a mismatch as an invalid command.
+    """
+
+    ROUTING_KEY: ClassVar[str] = "document.ingest"
+
+    document_id: DocumentId
+    version: str = Field(min_length=64, max_length=64)
+    title: str = Field(min_length=1, max_length=512)
+    source: str | None = Field(default=None, max_length=2048)
+    format: DocumentFormat
+    content: str
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+
+
+class DeleteDocument(Message):
+    """Command: remove every chunk of a document. Routing key ``document.delete``."""
+
+    ROUTING_KEY: ClassVar[str] = "document.delete"
+
+    document_id: DocumentId
+
+
+# --------------------------------------------------------------------------- events
+
+
+class DocumentAccepted(Event):
+    """The gateway accepted a document for indexing (before any work was done)."""
+
+    event_type: Literal["document.accepted"] = "document.accepted"
+    document_id: str
+    version: str
+    title: str
+    source: str | None = None
+    format: DocumentFormat
+    size_bytes: int = Field(ge=0)
+
+
+class DocumentIndexed(Event):
+    """The indexer stored every chunk of ``version`` durably.
+
+    ``unchanged`` is true when the same version was already indexed (a no-op).
+    """
+
+    event_type: Literal["document.indexed"] = "document.indexed"
+    document_id: str
+    version: str
+    chunk_count: int = Field(ge=0)
+    unchanged: bool = False
+    duration_ms: float = Field(default=0.0, ge=0)
+
+
+class DocumentIndexingFailed(Event):
+    """The indexer could not index a document; ``reason`` says why, for humans."""
+
+    event_type: Literal["document.failed"] = "document.failed"
+    document_id: str
+    version: str | None = None
+    reason: str
+    retryable: bool = False
+
+
+class DocumentDeleted(Event):
+    """Every chunk of a document was removed from the vector store."""
+
+    event_type: Literal["document.deleted"] = "document.deleted"
+    document_id: str
+    deleted_points: int = Field(ge=0)
+
+
+class SearchCompleted(Event):
+    """A search was answered; ``latency_ms`` is measured at the gateway."""
+
+    event_type: Literal["search.completed"] = "search.completed"
+    query: str
+    mode: SearchMode
+    top_k: int
+    hit_count: int
+    latency_ms: float
+    chunk_ids: list[str] = Field(default_factory=list)
+    document_ids: list[str] = Field(default_factory=list)
+
+
+class AnswerCompleted(Event):
+    """An answer was produced for a question, with the chunks it cites."""
+
+    event_type: Literal["answer.completed"] = "answer.completed"
+    question: str
+    answer: str
+    latency_ms: float
+    cited_chunk_ids: list[str] = Field(default_factory=list)
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.model_fields["event_type"].default: cls
+    for cls in (
+        DocumentAccepted,
+        DocumentIndexed,
+        DocumentIndexingFailed,
+        DocumentDeleted,
+        SearchCompleted,
+        AnswerCompleted,
+    )
+}
+"""Known event classes by ``event_type`` (also their routing keys)."""
+
+
+class EventEnvelope(BaseModel):
+    """Any event on ``lectern.events``, read generically (for the session-logger).
+
+    Keeps the envelope fields typed and every other field as-is, so events published
+    by other services are stored too.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    event_id: UUID
+    occurred_at: AwareDatetime
+    event_type: str = Field(min_length=1, max_length=128)
+    correlation_id: str | None = Field(default=None, max_length=128)
+    session_id: str | None = Field(default=None, max_length=128)
+    schema_version: int = 1
+
+
+# --------------------------------------------------------------------------- RPC
+
+
+class MetadataFilter(BaseModel):
+    """Search filter: all given conditions must hold (AND); each list is an OR."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    document_ids: list[str] | None = Field(default=None, max_length=1000)
+    sources: list[str] | None = Field(default=None, max_length=1000)
+    metadata: dict[str, str | int | bool] | None = Field(default=None, max_length=32)
+
+
+class SearchRequest(Message):
+    """RPC body on ``indexer.rpc``: find the ``top_k`` chunks closest to ``query``."""
+
+    kind: Literal["search"] = "search"
+    query: str = Field(min_length=1, max_length=4096)
+    top_k: int = Field(default=5, ge=1, le=50)
+    mode: SearchMode = "hybrid"
+    filter: MetadataFilter | None = None
+
+
+class SearchHit(BaseModel):
+    """One retrieved chunk. ``score`` is the store's score (cosine, BM25 or RRF)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    chunk_id: str
+    document_id: str
+    title: str
+    source: str | None
+    heading_path: list[str]
+    text: str
+    score: float
+    chunk_index: int = 0
+    version: str = ""
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class SearchResponse(BaseModel):
+    """RPC reply to :class:`SearchRequest`; ``latency_ms`` is measured in the indexer."""
+
+    kind: Literal["search"] = "search"
+    hits: list[SearchHit]
+    latency_ms: float
+
+
+class PingRequest(Message):
+    """RPC body: health probe for a service and its store."""
+
+    kind: Literal["ping"] = "ping"
+
+
+class PingResponse(BaseModel):
+    """RPC reply to :class:`PingRequest`: the service's name and its store's state."""
+
+    kind: Literal["ping"] = "ping"
+    service: str
+    store: str
+    store_ok: bool
+    detail: str | None = None
+
+
+class RpcError(BaseModel):
+    """RPC reply when the request could not be served.
+
+    ``status`` follows HTTP semantics so the gateway can map it directly (400 for an
+    invalid request, 404 for an unknown id, 503 when the store is unavailable).
+    """
+
+    kind: Literal["error"] = "error"
+    status: int = Field(ge=400, le=599)
+    title: str
+    detail: str

@@ -1,0 +1,35 @@
+"""Settings base shared by every service (pydantic-settings, read from the environment).
+
+Every service subclasses :class:`BaseServiceSettings` once and reads it once at start-up;
+no other module reads ``os.environ``. Variable names are the upper-case field names
+(``RABBITMQ_URL``, ``LOG_LEVEL``...), so every service and script agrees.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AmqpDsn, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class BaseServiceSettings(BaseSettings):
+    """Settings every Lectern service reads.
+
+    Attributes:
+        rabbitmq_url: AMQP URL of the broker (``RABBITMQ_URL``).
+        log_level: minimum level logged (``LOG_LEVEL``).
+        log_json: force JSON logs (``LOG_JSON``); by default JSON when stderr is not a TTY.
+        shutdown_grace_s: seconds a consumer may take to finish held messages on SIGTERM.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", validate_default=True
+    )
+
+    rabbitmq_url: AmqpDsn = Field(default=AmqpDsn("amqp://guest:guest@127.0.0.1:5672/"))
+    log_level: LogLevel = "INFO"
+    log_json: bool | None = None
+    shutdown_grace_s: float = Field(default=20.0, gt=0, le=300)

@@ -1,0 +1,85 @@
+"""RabbitMQ topology: every exchange, queue and routing key, declared once.
+
+Services import these objects instead of spelling names. Work queues are quorum
+queues with a delivery limit and a dead-letter exchange (``lectern.dlx``); each has a
+dead-letter queue ``<queue>.dlq`` where messages that failed for good are kept for
+inspection and replay.
+
+Sources for the queue arguments: RabbitMQ docs "Quorum Queues" (delivery limit,
+``x-dead-letter-strategy: at-least-once`` which requires ``x-overflow:
+reject-publish``) and "Dead Letter Exchanges".
+"""
+
+from __future__ import annotations
+
+from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
+from faststream.rabbit.schemas.queue import QuorumQueueArgs
+
+COMMANDS_EXCHANGE_NAME = "lectern.commands"
+EVENTS_EXCHANGE_NAME = "lectern.events"
+DLX_NAME = "lectern.dlx"
+
+INDEXER_COMMANDS_QUEUE = "indexer.commands"
+INDEXER_RPC_QUEUE = "indexer.rpc"
+SESSION_LOGGER_EVENTS_QUEUE = "session-logger.events"
+SESSION_LOGGER_RPC_QUEUE = "session-logger.rpc"
+
+DELIVERY_LIMIT = 5
+"""Redeliveries a quorum queue allows before dead-lettering a message."""
+
+ATTEMPT_HEADER = "x-lectern-attempt"
+"""Header carrying how many times a message was already tried (0 on first publish)."""
+
+DEAD_LETTER_REASON_HEADER = "x-lectern-dead-letter-reason"
+"""Header set on a message a consumer dead-letters on purpose (invalid input)."""
+
+commands_exchange = RabbitExchange(COMMANDS_EXCHANGE_NAME, type=ExchangeType.TOPIC, durable=True)
+events_exchange = RabbitExchange(EVENTS_EXCHANGE_NAME, type=ExchangeType.TOPIC, durable=True)
+dead_letter_exchange = RabbitExchange(DLX_NAME, type=ExchangeType.TOPIC, durable=True)
+
+
+def dlq_name(queue: str) -> str:
+    """Return the dead-letter queue name for a work queue (``<queue>.dlq``)."""
+    return f"{queue}.dlq"
+
+
+def quorum_work_queue(name: str, routing_key: str) -> RabbitQueue:
+    """Build a durable quorum queue that dead-letters to ``lectern.dlx``.
+
+    Args:
+        name: queue name; also the dead-letter routing key, so each queue has its DLQ.
+        routing_key: binding key on the source exchange (topic pattern).
+
+    Returns:
+        The FastStream queue description (declared when a subscriber starts).
+    """
+    arguments: QuorumQueueArgs = {
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": DLX_NAME,
+        "x-dead-letter-routing-key": name,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+    return RabbitQueue(
+        name,
+        queue_type=QueueType.QUORUM,
+        durable=True,
+        arguments=arguments,
+        routing_key=routing_key,
+    )
+
+
+def dead_letter_queue(work_queue: str) -> RabbitQueue:
+    """Build the quorum dead-letter queue bound to ``lectern.dlx`` for ``work_queue``."""
+    return RabbitQueue(
+        dlq_name(work_queue),
+        queue_type=QueueType.QUORUM,
+        durable=True,
+        routing_key=work_queue,
+    )
+
+
+indexer_commands_queue = quorum_work_queue(INDEXER_COMMANDS_QUEUE, "document.*")
+session_logger_events_queue = quorum_work_queue(SESSION_LOGGER_EVENTS_QUEUE, "#")
+indexer_rpc_queue = RabbitQueue(INDEXER_RPC_QUEUE, durable=True)
+session_logger_rpc_queue = RabbitQueue(SESSION_LOGGER_RPC_QUEUE, durable=True)

@@ -1,0 +1,261 @@
+"""Gateway HTTP contract with fake backends at the adapter seam (no I/O)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from faststream.rabbit import RabbitBroker
+from litestar.testing import TestClient
+from pydantic import BaseModel
+
+from lectern.contracts import (
+    DocumentAccepted,
+    Event,
+    IngestDocument,
+    Message,
+    PingResponse,
+    SearchCompleted,
+    SearchHit,
+    SearchRequest,
+    SearchResponse,
+)
+from lectern.rpc import RpcClient
+from lectern_gateway.app import create_app
+from lectern_gateway.backends import Backends
+from lectern_gateway.errors import ServiceUnavailableError, UpstreamTimeoutError
+from lectern_gateway.settings import GatewaySettings
+
+PROBLEM = "application/problem+json"
+
+
+class FakeBackends(Backends):
+    """Records publishes; answers RPC calls from a scripted function."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        super().__init__(settings=settings, broker=RabbitBroker(), rpc=RpcClient("amqp://x"))
+        self.events: list[Event] = []
+        self.commands: list[tuple[Message, str]] = []
+        self.requests: list[Message] = []
+        self.reply: Any = None
+
+    async def publish_event(self, event: Event) -> None:
+        self.events.append(event)
+
+    async def publish_command(self, command: Message, routing_key: str) -> None:
+        self.commands.append((command, routing_key))
+
+    async def call(
+        self, service: str, request: Message, reply_type: type[Any], *, timeout: float
+    ) -> Any:
+        self.requests.append(request)
+        if isinstance(self.reply, Exception):
+            raise self.reply
+        result = self.reply(service, request) if callable(self.reply) else self.reply
+        assert isinstance(result, BaseModel)
+        return result
+
+
+@pytest.fixture
+def backends() -> FakeBackends:
+    return FakeBackends(GatewaySettings(max_body_bytes=64 * 1024, max_document_bytes=1000))
+
+
+@pytest.fixture
+def client(backends: FakeBackends) -> Iterator[TestClient[Any]]:
+    app = create_app(backends.settings, backends=backends)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def _doc(**overrides: Any) -> dict[str, Any]:
+    body = {"title": "Install", "format": "markdown", "content": "# Install\n\nbrew install gz"}
+    return body | overrides
+
+
+def test_ingest_publishes_command_then_event(client: TestClient[Any], backends: FakeBackends):
+    response = client.post("/v1/documents", json=_doc(document_id="doc-1", metadata={"a": 1}))
+    assert response.status_code == 202
+    body = response.json()
+    expected = hashlib.sha256(b"# Install\n\nbrew install gz").hexdigest()
+    assert body["document_id"] == "doc-1"
+    assert body["version"] == expected
+    command, routing_key = backends.commands[0]
+    assert routing_key == "document.ingest"
+    assert isinstance(command, IngestDocument)
+    assert command.version == expected
+    assert command.correlation_id == body["request_id"] == response.headers["x-request-id"]
+    assert isinstance(backends.events[0], DocumentAccepted)
+
+
+def test_ingest_assigns_an_id_when_absent(client: TestClient[Any]):
+    response = client.post("/v1/documents", json=_doc())
+    assert response.status_code == 202
+    assert len(response.json()["document_id"]) == 36
+
+
+def test_request_id_is_taken_from_the_header(client: TestClient[Any], backends: FakeBackends):
+    response = client.post("/v1/documents", json=_doc(), headers={"X-Request-ID": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123"
+    assert backends.commands[0][0].correlation_id == "abc-123"
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status"),
+    [
+        (b"{not json", {"content-type": "application/json"}, 400),
+        (b'{"title": "x", "format": "markdown", "content": "\xff\xfe"}', {}, 400),
+        (b'{"title": "x", "format": "pdf", "content": "hello"}', {}, 400),
+        (b'{"format": "markdown", "content": "hello"}', {}, 400),
+        (b'{"title": "x", "format": "text", "content": "   "}', {}, 400),
+        (b'{"title": "x", "format": "text", "content": "a", "extra": 1}', {}, 400),
+        (b'{"title": "x", "format": "text", "content": "a", "document_id": "a b"}', {}, 400),
+        (b"[]", {}, 400),
+    ],
+)
+def test_bad_ingest_bodies_are_problems(
+    client: TestClient[Any],
+    backends: FakeBackends,
+    content: bytes,
+    headers: dict[str, str],
+    status: int,
+):
+    response = client.post(
+        "/v1/documents", content=content, headers={"content-type": "application/json", **headers}
+    )
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith(PROBLEM)
+    problem = response.json()
+    assert problem["status"] == status
+    assert problem["title"]
+    assert problem["instance"] == "/v1/documents"
+    assert backends.commands == []
+
+
+def test_oversized_body_is_413(client: TestClient[Any]):
+    response = client.post("/v1/documents", json=_doc(content="x" * 70_000))
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith(PROBLEM)
+
+
+def test_content_over_document_limit_is_413(client: TestClient[Any], backends: FakeBackends):
+    response = client.post("/v1/documents", json=_doc(content="é" * 600))
+    assert response.status_code == 413
+    assert "1000" in response.json()["detail"]
+    assert backends.commands == []
+
+
+def test_writes_need_an_api_key_when_configured():
+    settings = GatewaySettings(api_keys="k-123456789")  # type: ignore[arg-type]
+    fake = FakeBackends(settings)
+    with TestClient(create_app(settings, backends=fake)) as client:
+        assert client.post("/v1/documents", json=_doc()).status_code == 401
+        ok = client.post("/v1/documents", json=_doc(), headers={"X-API-Key": "k-123456789"})
+        assert ok.status_code == 202
+        bearer = client.post(
+            "/v1/documents", json=_doc(), headers={"Authorization": "Bearer k-123456789"}
+        )
+        assert bearer.status_code == 202
+
+
+def test_placeholder_api_key_is_refused():
+    with pytest.raises(ValueError, match="API_KEYS"):
+        GatewaySettings(api_keys="changeme")  # type: ignore[arg-type]
+
+
+def _hit(document_id: str = "d1") -> SearchHit:
+    return SearchHit(
+        chunk_id="c1",
+        document_id=document_id,
+        title="T",
+        source="s.md",
+        heading_path=["A", "B"],
+        text="text",
+        score=0.5,
+    )
+
+
+def test_search_answers_hits_and_records_the_search(
+    client: TestClient[Any], backends: FakeBackends
+):
+    backends.reply = SearchResponse(hits=[_hit()], latency_ms=1.0)
+    response = client.post("/v1/search", json={"query": "install on macOS", "top_k": 3})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["hits"][0]["heading_path"] == ["A", "B"]
+    assert body["latency_ms"] >= 0
+    request = backends.requests[0]
+    assert isinstance(request, SearchRequest)
+    assert request.top_k == 3
+    assert request.mode == "hybrid"
+    event = backends.events[0]
+    assert isinstance(event, SearchCompleted)
+    assert event.hit_count == 1
+    assert event.correlation_id == body["request_id"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"query": ""},
+        {"query": "x", "top_k": 0},
+        {"query": "x", "top_k": 51},
+        {"query": "x", "mode": "magic"},
+        {"query": "x" * 5000},
+        {"top_k": 3},
+    ],
+)
+def test_absurd_search_parameters_are_400(client: TestClient[Any], body: dict[str, Any]):
+    response = client.post("/v1/search", json=body)
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith(PROBLEM)
+
+
+def test_absent_indexer_is_503_with_retry_after(client: TestClient[Any], backends: FakeBackends):
+    backends.reply = ServiceUnavailableError("the indexer is not running")
+    response = client.post("/v1/search", json={"query": "x"})
+    assert response.status_code == 503
+    assert response.headers["retry-after"]
+    assert response.json()["detail"] == "the indexer is not running"
+
+
+def test_slow_indexer_is_504(client: TestClient[Any], backends: FakeBackends):
+    backends.reply = UpstreamTimeoutError("no reply within 5.0 s")
+    response = client.post("/v1/search", json={"query": "x"})
+    assert response.status_code == 504
+    assert response.headers["content-type"].startswith(PROBLEM)
+
+
+def test_unknown_route_is_a_problem(client: TestClient[Any]):
+    response = client.get("/v1/nothing")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith(PROBLEM)
+
+
+def test_openapi_schema_lists_the_api(client: TestClient[Any]):
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    assert {"/v1/documents", "/v1/search", "/health/ready"} <= set(paths)
+
+
+def test_live_is_ok(client: TestClient[Any]):
+    assert client.get("/health/live").json() == {"status": "ok"}
+
+
+def test_ready_reports_each_service(client: TestClient[Any], backends: FakeBackends):
+    async def ping(timeout: float | None) -> bool:
+        return True
+
+    backends.broker.ping = ping  # type: ignore[method-assign]
+    backends.reply = lambda service, _: PingResponse(
+        service=service,
+        store="postgres" if service == "session-logger" else "qdrant-edge",
+        store_ok=service != "indexer",
+    )
+    response = client.get("/health/ready")
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["broker"]["ok"] is True
+    assert checks["indexer"]["ok"] is False
+    assert checks["session-logger"]["store"] == "postgres"

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from lectern.contracts import (
+    EVENT_TYPES,
+    DocumentIndexed,
+    EventEnvelope,
+    IngestDocument,
+    SearchRequest,
+    content_version,
+    normalise_content,
+)
+
+
+def test_version_is_sha256_of_normalised_content():
+    assert content_version("abc") == hashlib.sha256(b"abc").hexdigest()
+    assert content_version("a  \r\nb\r\n\n") == content_version("a\nb")
+    assert content_version("Cafe\u0301") == content_version("Caf\u00e9")
+    assert content_version("a\nb") != content_version("a\n\nb")
+
+
+def test_normalise_strips_trailing_space_only():
+    assert normalise_content("  x  \n  y\t\n") == "x\n  y"
+
+
+def test_every_message_carries_the_envelope():
+    event = DocumentIndexed(document_id="d", version="v" * 64, chunk_count=3)
+    assert event.event_type == "document.indexed"
+    assert event.occurred_at.tzinfo is not None
+    assert event.schema_version == 1
+    other = DocumentIndexed(document_id="d", version="v" * 64, chunk_count=3)
+    assert event.event_id != other.event_id
+
+
+def test_naive_datetimes_are_refused():
+    with pytest.raises(ValidationError):
+        DocumentIndexed(
+            document_id="d", version="v", chunk_count=1, occurred_at=datetime(2026, 1, 1)
+        )
+
+
+def test_round_trip_through_json_keeps_identity():
+    command = IngestDocument(
+        document_id="gazebo/install.md",
+        version=content_version("x"),
+        title="Install",
+        format="markdown",
+        content="x",
+        metadata={"tags": ["a", "b"], "level": 2},
+        occurred_at=datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=2))),
+    )
+    again = IngestDocument.model_validate_json(command.model_dump_json())
+    assert again == command
+    assert again.occurred_at.astimezone(UTC).hour == 22
+
+
+@pytest.mark.parametrize("bad_id", ["", "a b", "x" * 300, "é"])
+def test_document_ids_are_constrained(bad_id: str):
+    with pytest.raises(ValidationError):
+        IngestDocument(document_id=bad_id, version="0" * 64, title="t", format="text", content="c")
+
+
+def test_unknown_format_and_fields_are_refused():
+    with pytest.raises(ValidationError):
+        IngestDocument.model_validate(
+            {"document_id": "d", "version": "0" * 64, "title": "t", "format": "pdf", "content": "c"}
+        )
+    with pytest.raises(ValidationError):
+        SearchRequest.model_validate({"query": "q", "surprise": 1})
+
+
+@pytest.mark.parametrize("top_k", [0, 51])
+def test_search_top_k_is_bounded(top_k: int):
+    with pytest.raises(ValidationError):
+        SearchRequest(query="q", top_k=top_k)
+
+
+def test_envelope_reads_any_event_and_keeps_its_fields():
+    event = DocumentIndexed(document_id="d", version="v", chunk_count=2, correlation_id="r1")
+    envelope = EventEnvelope.model_validate_json(event.model_dump_json())
+    assert envelope.event_id == event.event_id
+    assert envelope.event_type == "document.indexed"
+    assert envelope.model_extra == {
+        "document_id": "d",
+        "version": "v",
+        "chunk_count": 2,
+        "unchanged": False,
+        "duration_ms": 0.0,
+    }
+    foreign = EventEnvelope.model_validate(
+        {
+            "event_id": str(event.event_id),
+            "occurred_at": "2026-01-01T00:00:00Z",
+            "event_type": "billing.charged",
+            "amount": 3,
+        }
+    )
+    assert foreign.model_extra == {"amount": 3}
+
+
+def test_event_catalogue_names_routing_keys():
+    assert set(EVENT_TYPES) == {
+        "document.accepted",
+        "document.indexed",
+        "document.failed",
+        "document.deleted",
+        "search.completed",
+        "answer.completed",
+    }
