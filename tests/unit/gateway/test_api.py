@@ -259,3 +259,26 @@ def test_ready_reports_each_service(client: TestClient[Any], backends: FakeBacke
     assert checks["broker"]["ok"] is True
     assert checks["indexer"]["ok"] is False
     assert checks["session-logger"]["store"] == "postgres"
+
+
+def test_rate_limit_is_per_key_and_a_problem():
+    settings = GatewaySettings(rate_limit_per_minute=2)
+    fake = FakeBackends(settings)
+    with TestClient(create_app(settings, backends=fake)) as client:
+        statuses = [
+            client.post("/v1/documents", json=_doc(), headers={"X-API-Key": "a"}).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [202, 202, 429]
+        limited = client.post("/v1/documents", json=_doc(), headers={"X-API-Key": "a"})
+        assert limited.headers["content-type"].startswith(PROBLEM)
+        other = client.post("/v1/documents", json=_doc(), headers={"X-API-Key": "b"})
+        assert other.status_code == 202
+        assert client.get("/health/live").status_code == 200
+
+
+def test_metrics_count_requests(client: TestClient[Any]):
+    client.post("/v1/documents", json=_doc())
+    text = client.get("/metrics").text
+    assert "lectern_gateway_requests_total" in text
+    assert 'path="/v1/documents"' in text

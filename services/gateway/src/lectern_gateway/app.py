@@ -11,12 +11,15 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.di import Provide
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from lectern.broker import create_broker, declare_topology
 from lectern.logging import configure_logging, get_logger
 from lectern.rpc import RpcClient
+from lectern_gateway.auth import rate_limit_identifier
 from lectern_gateway.backends import Backends
 from lectern_gateway.controllers.documents import DocumentController
 from lectern_gateway.controllers.health import HealthController
@@ -68,12 +71,31 @@ def create_app(
         backends: Backends = app.state.backends
         return backends
 
+    metrics = PrometheusConfig(
+        app_name="lectern-gateway",
+        prefix="lectern_gateway",
+        exclude=["^/metrics", "^/health"],
+        group_path=True,
+    )
     app = Litestar(
-        route_handlers=[DocumentController, SearchController, HealthController],
+        route_handlers=[
+            DocumentController,
+            SearchController,
+            HealthController,
+            PrometheusController,
+        ],
         lifespan=[lifespan],
         dependencies={"backends": Provide(provide_backends, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_id_middleware],
+        middleware=[
+            request_id_middleware,
+            metrics.middleware,
+            RateLimitConfig(
+                rate_limit=("minute", settings.rate_limit_per_minute),
+                exclude=["^/health", "^/schema", "^/metrics"],
+                identifier_for_request=rate_limit_identifier,
+            ).middleware,
+        ],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Lectern",

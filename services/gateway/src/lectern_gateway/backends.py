@@ -43,8 +43,13 @@ class Backends:
         self.broker = broker
         self.rpc = rpc
 
+    async def _require_broker(self) -> None:
+        if not await self.broker.ping(timeout=0.05):
+            raise ServiceUnavailableError("message broker unavailable")
+
     async def publish_event(self, event: Event) -> None:
         """Publish an event with confirms; a broker failure becomes 503."""
+        await self._require_broker()
         try:
             await publish_event(self.broker, event, timeout=self.settings.publish_timeout_s)
         except (aio_pika.exceptions.AMQPError, TimeoutError, ConnectionError) as exc:
@@ -52,6 +57,7 @@ class Backends:
 
     async def publish_command(self, command: Message, routing_key: str) -> None:
         """Publish a command with confirms; a broker failure becomes 503."""
+        await self._require_broker()
         try:
             await publish_command(
                 self.broker, command, routing_key, timeout=self.settings.publish_timeout_s

@@ -121,9 +121,7 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     )
 
 
-def handle_unicode_error(
-    request: Request[Any, Any, Any], exc: UnicodeDecodeError
-) -> Response[Any]:
+def handle_unicode_error(request: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[Any]:
     """Answer 400 for a body that is not valid UTF-8 (it is never stored or forwarded)."""
     return problem(
         request,

@@ -22,6 +22,8 @@ class GatewaySettings(BaseServiceSettings):
         max_body_bytes: largest accepted request body (``MAX_BODY_BYTES``); larger is 413.
         max_document_bytes: largest document content in UTF-8 bytes; larger is 413.
         publish_timeout_s: seconds to wait for a broker publisher confirm.
+        rate_limit_per_minute: requests per minute per API key (or client address) and
+            gateway process (``RATE_LIMIT_PER_MINUTE``); over it answers ``429``.
     """
 
     gateway_host: str = "127.0.0.1"
@@ -32,6 +34,7 @@ class GatewaySettings(BaseServiceSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_document_bytes: int = Field(default=5 * 1024 * 1024, ge=1)
     publish_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    rate_limit_per_minute: int = Field(default=1200, ge=1)
 
     @field_validator("api_keys")
     @classmethod
