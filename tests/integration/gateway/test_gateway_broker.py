@@ -1,0 +1,70 @@
+"""The gateway against a real RabbitMQ with no services behind it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aio_pika
+import pytest
+from litestar.testing import AsyncTestClient
+
+from lectern import topology
+from lectern.contracts import IngestDocument, content_version
+from lectern_gateway.app import create_app
+from lectern_gateway.settings import GatewaySettings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def client(amqp_url: str) -> AsyncIterator[AsyncTestClient[Any]]:
+    settings = GatewaySettings(rabbitmq_url=amqp_url, search_timeout_s=2.0)  # type: ignore[arg-type]
+    async with AsyncTestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+async def test_search_without_indexer_is_503_fast(client: AsyncTestClient[Any]):
+    started = time.perf_counter()
+    response = await client.post("/v1/search", json={"query": "install gazebo"})
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 503
+    assert response.headers["retry-after"]
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert elapsed < 2.0 + 1.0
+
+
+async def test_not_ready_without_services(client: AsyncTestClient[Any]):
+    response = await client.get("/health/ready")
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["broker"]["ok"] is True
+    assert checks["indexer"]["ok"] is False
+    assert checks["session-logger"]["ok"] is False
+
+
+async def test_ingest_waits_safely_in_the_queue(client: AsyncTestClient[Any], amqp_url: str):
+    response = await client.post(
+        "/v1/documents",
+        json={"document_id": "d-1", "title": "T", "format": "text", "content": "hello"},
+    )
+    assert response.status_code == 202
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        channel = await connection.channel()
+        queue = await channel.get_queue(topology.INDEXER_COMMANDS_QUEUE, ensure=True)
+        message = await queue.get(timeout=5)
+        assert message is not None
+        assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+        command = IngestDocument.model_validate_json(message.body)
+        assert command.version == content_version("hello")
+        assert command.correlation_id == response.headers["x-request-id"]
+        await message.nack(requeue=True)
+        events = await channel.get_queue(topology.SESSION_LOGGER_EVENTS_QUEUE, ensure=True)
+        accepted = await events.get(timeout=5)
+        assert accepted is not None
+        assert json.loads(accepted.body)["event_type"] == "document.accepted"
+    finally:
+        await connection.close()
