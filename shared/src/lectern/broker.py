@@ -13,6 +13,7 @@ from faststream.rabbit import Channel, RabbitBroker
 
 from lectern import topology
 from lectern.contracts import Event, Message
+from lectern.retry import declare_retry_queues
 
 
 def create_broker(url: str, *, prefetch_count: int | None = None, **kwargs: Any) -> RabbitBroker:
@@ -34,7 +35,8 @@ async def declare_topology(broker: RabbitBroker) -> None:
     """Declare every exchange, work queue, dead-letter queue and binding (idempotent).
 
     Any service may call it at start-up, so a publish is routable (mandatory routing)
-    even before the consuming service first started.
+    even before the consuming service first started. Each work queue gets its
+    dead-letter queue and its back-off retry tiers (:mod:`lectern.retry`).
     """
     for exchange in (
         topology.commands_exchange,
@@ -51,6 +53,7 @@ async def declare_topology(broker: RabbitBroker) -> None:
         await declared.bind(exchange_name, routing_key=routing_key)
         dlq = await broker.declare_queue(topology.dead_letter_queue(queue.name))
         await dlq.bind(topology.DLX_NAME, routing_key=queue.name)
+        await declare_retry_queues(broker, queue.name)
     for rpc_queue in (topology.indexer_rpc_queue, topology.session_logger_rpc_queue):
         await broker.declare_queue(rpc_queue)
 
