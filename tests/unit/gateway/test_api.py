@@ -282,3 +282,52 @@ def test_metrics_count_requests(client: TestClient[Any]):
     text = client.get("/metrics").text
     assert "lectern_gateway_requests_total" in text
     assert 'path="/v1/documents"' in text
+
+
+def test_answer_cites_the_sentences_it_uses(client: TestClient[Any], backends: FakeBackends):
+    osx = SearchHit(
+        chunk_id="c-osx",
+        document_id="jetty/install_osx.md",
+        title="Binary Installation on MacOS",
+        source=None,
+        heading_path=["Binary Installation on MacOS"],
+        score=0.9,
+        text="All the Jetty binaries are available using Homebrew. After installing Homebrew, "
+        "Gazebo Jetty can be installed running brew install gz-jetty. Head back to the page.",
+    )
+    other = SearchHit(
+        chunk_id="c-win",
+        document_id="jetty/install_windows.md",
+        title="Windows",
+        source=None,
+        heading_path=[],
+        score=0.5,
+        text="Use conda on Windows.",
+    )
+    backends.reply = SearchResponse(hits=[osx, other], latency_ms=1.0)
+    response = client.post("/v1/answers", json={"question": "How do I install Gazebo Jetty?"})
+    assert response.status_code == 200
+    body = response.json()
+    assert "brew install gz-jetty" in body["answer"]
+    assert "[1]" in body["answer"]
+    assert [c["number"] for c in body["citations"]] == [1]
+    assert body["citations"][0]["hit"]["chunk_id"] == "c-osx"
+
+
+def test_answer_from_context_needs_no_indexer(client: TestClient[Any], backends: FakeBackends):
+    backends.reply = ServiceUnavailableError("the indexer is not running")
+    response = client.post(
+        "/v1/answers",
+        json={
+            "question": "What port does the gateway use?",
+            "context": ["The gateway listens on port 8000.", "Unrelated text."],
+        },
+    )
+    assert response.status_code == 200
+    assert response.json()["answer"] == "The gateway listens on port 8000. [1]"
+    assert backends.requests == []
+
+
+def test_answer_without_context_and_indexer_is_503(client: TestClient[Any], backends: FakeBackends):
+    backends.reply = ServiceUnavailableError("the indexer is not running")
+    assert client.post("/v1/answers", json={"question": "x y"}).status_code == 503

@@ -21,6 +21,7 @@ from lectern.logging import configure_logging, get_logger
 from lectern.rpc import RpcClient
 from lectern_gateway.auth import rate_limit_identifier
 from lectern_gateway.backends import Backends
+from lectern_gateway.controllers.answers import AnswerController
 from lectern_gateway.controllers.documents import DocumentController
 from lectern_gateway.controllers.health import HealthController
 from lectern_gateway.controllers.search import SearchController
@@ -81,6 +82,7 @@ def create_app(
         route_handlers=[
             DocumentController,
             SearchController,
+            AnswerController,
             HealthController,
             PrometheusController,
         ],

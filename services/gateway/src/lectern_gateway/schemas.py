@@ -67,3 +67,36 @@ class ReadinessBody(BaseModel):
 
     ready: bool
     checks: dict[str, dict[str, object]]
+
+
+class AnswerBody(BaseModel):
+    """``POST /v1/answers``: answer ``question`` from retrieved chunks or from ``context``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=4096)
+    top_k: int = Field(default=5, ge=1, le=20)
+    filter: MetadataFilter | None = None
+    context: list[str] | None = Field(
+        default=None,
+        max_length=20,
+        description="Passages to answer from instead of searching (works without the indexer).",
+    )
+    session_id: str | None = Field(default=None, max_length=128)
+
+
+class Citation(BaseModel):
+    """A numbered source of an answer: ``[number]`` in the answer text refers to ``hit``."""
+
+    number: int
+    hit: SearchHit
+
+
+class AnswerResultBody(BaseModel):
+    """An extractive answer with numbered citations; empty when nothing matched."""
+
+    question: str
+    answer: str
+    citations: list[Citation]
+    latency_ms: float
+    request_id: str
