@@ -331,3 +331,79 @@ def test_answer_from_context_needs_no_indexer(client: TestClient[Any], backends:
 def test_answer_without_context_and_indexer_is_503(client: TestClient[Any], backends: FakeBackends):
     backends.reply = ServiceUnavailableError("the indexer is not running")
     assert client.post("/v1/answers", json={"question": "x y"}).status_code == 503
+
+
+def _view(**overrides: Any) -> Any:
+    from lectern.reads import DocumentView
+
+    now = "2026-11-21T10:00:00Z"
+    fields = {
+        "document_id": "d1",
+        "status": "indexed",
+        "version": "v" * 64,
+        "chunk_count": 4,
+        "first_seen_at": now,
+        "updated_at": now,
+    }
+    return DocumentView.model_validate(fields | overrides)
+
+
+def test_document_status_is_read_from_the_session_logger(
+    client: TestClient[Any], backends: FakeBackends
+):
+    from lectern.reads import DocumentStatusRequest, DocumentStatusResponse
+
+    backends.reply = DocumentStatusResponse(document=_view())
+    response = client.get("/v1/documents/jetty/install.md")
+    assert response.status_code == 200
+    assert response.json()["chunk_count"] == 4
+    request = backends.requests[0]
+    assert isinstance(request, DocumentStatusRequest)
+    assert request.document_id == "jetty/install.md"
+
+
+def test_unknown_document_is_404(client: TestClient[Any], backends: FakeBackends):
+    from lectern_gateway.errors import NotFoundError
+
+    backends.reply = NotFoundError("no document d9")
+    response = client.get("/v1/documents/d9")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith(PROBLEM)
+
+
+def test_reads_need_no_api_key_but_writes_do():
+    from lectern.reads import DocumentListResponse
+
+    settings = GatewaySettings(api_keys="k-123456789")  # type: ignore[arg-type]
+    fake = FakeBackends(settings)
+    fake.reply = DocumentListResponse(documents=[_view()])
+    with TestClient(create_app(settings, backends=fake)) as client:
+        assert client.get("/v1/documents?status=indexed&limit=10").status_code == 200
+        assert client.delete("/v1/documents/d1").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=501",
+        "status=unknown",
+        "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
+        "since=yesterday",
+    ],
+)
+def test_absurd_read_parameters_are_400(client: TestClient[Any], query: str):
+    path = "/v1/analytics/summary" if "since" in query else "/v1/documents"
+    response = client.get(f"{path}?{query}")
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+
+
+def test_analytics_defaults_to_the_last_week(client: TestClient[Any], backends: FakeBackends):
+    from lectern.reads import AnalyticsSummaryRequest
+
+    backends.reply = ServiceUnavailableError("the session-logger is not running")
+    assert client.get("/v1/analytics/summary").status_code == 503
+    request = backends.requests[0]
+    assert isinstance(request, AnalyticsSummaryRequest)
+    assert (request.until - request.since).days == 7

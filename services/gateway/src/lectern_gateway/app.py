@@ -24,6 +24,10 @@ from lectern_gateway.backends import Backends
 from lectern_gateway.controllers.answers import AnswerController
 from lectern_gateway.controllers.documents import DocumentController
 from lectern_gateway.controllers.health import HealthController
+from lectern_gateway.controllers.reads import (
+    AnalyticsController,
+    SessionController,
+)
 from lectern_gateway.controllers.search import SearchController
 from lectern_gateway.errors import EXCEPTION_HANDLERS
 from lectern_gateway.middleware import request_id_middleware
@@ -81,6 +85,8 @@ def create_app(
     app = Litestar(
         route_handlers=[
             DocumentController,
+            SessionController,
+            AnalyticsController,
             SearchController,
             AnswerController,
             HealthController,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pydantic
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
@@ -132,6 +133,25 @@ def handle_unicode_error(request: Request[Any, Any, Any], exc: UnicodeDecodeErro
     )
 
 
+def handle_pydantic_error(
+    request: Request[Any, Any, Any], exc: pydantic.ValidationError
+) -> Response[Any]:
+    """Answer 400 for parameters that pass HTTP parsing but not a contract's rules."""
+    errors = [
+        {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]} for err in exc.errors()
+    ]
+    return problem(
+        request,
+        status=400,
+        title="Bad request",
+        type_="validation",
+        detail="; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'request'}: {e['msg']}" for e in errors
+        ),
+        extra={"errors": errors},
+    )
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Log an unexpected exception with its traceback and answer a bare 500 problem."""
     log.exception("gateway.unhandled_error", path=request.url.path, exc_info=exc)
@@ -148,5 +168,6 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     GatewayError: handle_gateway_error,
     HTTPException: handle_http_exception,
     UnicodeDecodeError: handle_unicode_error,
+    pydantic.ValidationError: handle_pydantic_error,
     Exception: handle_unexpected,
 }

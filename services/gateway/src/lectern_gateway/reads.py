@@ -1,0 +1,91 @@
+"""Service layer for reads: document status, sessions and analytics from the session-logger."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from lectern.contracts import utc_now
+from lectern.reads import (
+    AnalyticsSummaryRequest,
+    AnalyticsSummaryResponse,
+    DocumentListRequest,
+    DocumentListResponse,
+    DocumentStatus,
+    DocumentStatusRequest,
+    DocumentStatusResponse,
+    DocumentView,
+    SessionHistoryRequest,
+    SessionHistoryResponse,
+)
+from lectern_gateway.backends import Backends
+
+DEFAULT_ANALYTICS_WINDOW = timedelta(days=7)
+
+
+async def document_status(backends: Backends, document_id: str, request_id: str) -> DocumentView:
+    """Return a document's latest state.
+
+    Raises:
+        NotFoundError: the session-logger never saw the document (404).
+        ServiceUnavailableError: session-logger or broker unavailable (503).
+    """
+    request = DocumentStatusRequest(correlation_id=request_id, document_id=document_id)
+    reply = await backends.call(
+        "session-logger", request, DocumentStatusResponse, timeout=backends.settings.read_timeout_s
+    )
+    return reply.document
+
+
+async def list_documents(
+    backends: Backends,
+    request_id: str,
+    *,
+    status: DocumentStatus | None,
+    limit: int,
+    after: str | None,
+) -> DocumentListResponse:
+    """Return one page of documents ordered by id, optionally filtered by status."""
+    request = DocumentListRequest(
+        correlation_id=request_id, status=status, limit=limit, after=after
+    )
+    return await backends.call(
+        "session-logger", request, DocumentListResponse, timeout=backends.settings.read_timeout_s
+    )
+
+
+async def session_history(
+    backends: Backends, session_id: str, request_id: str, *, limit: int, after: str | None
+) -> SessionHistoryResponse:
+    """Return a session's interactions, oldest first, one page."""
+    request = SessionHistoryRequest(
+        correlation_id=request_id, session_id=session_id, limit=limit, after=after
+    )
+    return await backends.call(
+        "session-logger", request, SessionHistoryResponse, timeout=backends.settings.read_timeout_s
+    )
+
+
+async def analytics_summary(
+    backends: Backends,
+    request_id: str,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    top_n: int,
+) -> AnalyticsSummaryResponse:
+    """Return usage over ``[since, until)``; defaults to the last 7 days.
+
+    Raises:
+        pydantic.ValidationError: an empty, inverted or too long window (400).
+    """
+    until = until or utc_now()
+    since = since or until - DEFAULT_ANALYTICS_WINDOW
+    request = AnalyticsSummaryRequest(
+        correlation_id=request_id, since=since, until=until, top_n=top_n
+    )
+    return await backends.call(
+        "session-logger",
+        request,
+        AnalyticsSummaryResponse,
+        timeout=backends.settings.read_timeout_s,
+    )
