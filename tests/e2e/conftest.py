@@ -47,14 +47,14 @@ class Stack:
         return f"http://127.0.0.1:{self.env['GATEWAY_PORT']}"
 
     def start(self, name: str) -> None:
-        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        self.processes[name] = subprocess.Popen(
-            [str(REPO_ROOT / ".venv" / "bin" / f"lectern-{name}")],
-            env=self.env,
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with open(self.logs / f"{name}.log", "ab") as log:
+            self.processes[name] = subprocess.Popen(
+                [str(REPO_ROOT / ".venv" / "bin" / f"lectern-{name}")],
+                env=self.env,
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         process = self.processes.pop(name)

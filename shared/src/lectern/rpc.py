@@ -17,9 +17,9 @@ from uuid import uuid4
 
 import aio_pika
 from aio_pika.abc import (
-    AbstractChannel,
     AbstractIncomingMessage,
     AbstractQueue,
+    AbstractRobustChannel,
     AbstractRobustConnection,
 )
 
@@ -62,7 +62,7 @@ class RpcClient:
         self._url = url
         self._name = name
         self._connection: AbstractRobustConnection | None = None
-        self._channel: AbstractChannel | None = None
+        self._channel: AbstractRobustChannel | None = None
         self._reply_queue: AbstractQueue | None = None
         self._pending: dict[str, asyncio.Future[bytes]] = {}
         self._consumers: dict[str, tuple[float, int]] = {}
@@ -113,7 +113,9 @@ class RpcClient:
             return cached[1]
         channel = self._require_channel()
         try:
-            declared = await channel.declare_queue(queue, passive=True, timeout=2.0)
+            # robust=False: a robust channel would return its cached queue object (and
+            # its stale declaration result) instead of asking the broker again.
+            declared = await channel.declare_queue(queue, passive=True, timeout=2.0, robust=False)
         except (aio_pika.exceptions.ChannelClosed, aio_pika.exceptions.ChannelNotFoundEntity):
             # A passive declare of a missing queue closes the channel; reopen it.
             await channel.reopen()
@@ -176,7 +178,7 @@ class RpcClient:
         finally:
             self._pending.pop(correlation_id, None)
 
-    def _require_channel(self) -> AbstractChannel:
+    def _require_channel(self) -> AbstractRobustChannel:
         if self._channel is None or not self.connected or self._channel.is_closed:
             raise BrokerUnavailableError("not connected to the broker")
         return self._channel

@@ -83,3 +83,18 @@ async def test_absent_server_fails_fast(client: RpcClient):
     # The client still works after the failed passive declare.
     with pytest.raises(NoConsumerError):
         await client.call("nobody.rpc", b"{}", timeout=5)
+
+
+async def test_a_server_that_appears_later_is_found(amqp_url: str, client: RpcClient):
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.declare_queue("late.rpc", durable=True)
+    with pytest.raises(NoConsumerError):
+        await client.call("late.rpc", b"{}", timeout=2)
+    server = await _serve(amqp_url, "late.rpc", delay_s=0)
+    try:
+        await asyncio.sleep(1.2)  # past the consumer-count cache
+        assert json.loads(await client.call("late.rpc", b'{"n": 1}', timeout=2))["n"] == 1
+    finally:
+        await server.close()
