@@ -96,7 +96,13 @@ def test_ingest_search_and_event_log(stack: Stack):
 
         # Re-sending unchanged content answers the same version and indexes nothing new.
         again = _ingest(client, "jetty/install_osx.md")
-        assert again["version"] == accepted["jetty/install_osx.md"]
+        assert again["version"] == accepted["jetty/install_osx.md"]["version"]
+
+        status = client.get("/v1/documents/jetty/install_osx.md")
+        assert status.status_code == 200, status.text
+        assert status.json()["status"] == "indexed"
+        assert status.json()["chunk_count"] > 0
+        assert client.get("/v1/documents/no-such-doc").status_code == 404
 
     def settled(rows: list[Any]) -> bool:
         types = [r["event_type"] for r in rows]

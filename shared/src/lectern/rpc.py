@@ -111,15 +111,19 @@ class RpcClient:
         now = time.monotonic()
         if cached is not None and now - cached[0] < CONSUMER_CACHE_S:
             return cached[1]
-        channel = self._require_channel()
+        self._require_channel()
+        assert self._connection is not None
+        # A passive declare of a missing queue closes its channel, so probe on a
+        # short-lived channel of its own: the reply consumer's channel never closes.
         try:
-            # robust=False: a robust channel would return its cached queue object (and
-            # its stale declaration result) instead of asking the broker again.
-            declared = await channel.declare_queue(queue, passive=True, timeout=2.0, robust=False)
-        except (aio_pika.exceptions.ChannelClosed, aio_pika.exceptions.ChannelNotFoundEntity):
-            # A passive declare of a missing queue closes the channel; reopen it.
-            await channel.reopen()
+            async with asyncio.timeout(2.0):
+                probe = await self._connection.channel(publisher_confirms=False)
+                async with probe:
+                    declared = await probe.declare_queue(queue, passive=True, robust=False)
+        except aio_pika.exceptions.ChannelClosed:
             count = 0
+        except (TimeoutError, aio_pika.exceptions.AMQPError, ConnectionError) as exc:
+            raise BrokerUnavailableError(f"cannot inspect {queue}: {exc!r}") from exc
         else:
             result = declared.declaration_result
             count = int(result.consumer_count or 0) if result is not None else 0
