@@ -15,7 +15,7 @@ export QDRANT_PATH ?= $(CURDIR)/data/qdrant
 UV ?= uv
 RUN := $(UV) run --frozen
 
-.PHONY: help install up demo test test-unit lint format eval bench retention
+.PHONY: help install up demo test test-unit lint format eval bench retention asyncapi
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -53,3 +53,8 @@ bench: install  ## Benchmarks (RPC throughput, session-logger throughput); print
 
 retention: install  ## Drop event partitions older than RETENTION_DAYS once
 	$(RUN) lectern-session-logger retention
+
+asyncapi: install  ## Write the event catalogue (AsyncAPI 3.0) to docs/asyncapi.json
+	@mkdir -p docs
+	$(RUN) python -c "import json; from lectern.catalogue import build_catalogue; print(json.dumps(build_catalogue(), indent=2))" > docs/asyncapi.json
+	@echo "wrote docs/asyncapi.json"

@@ -407,3 +407,11 @@ def test_analytics_defaults_to_the_last_week(client: TestClient[Any], backends: 
     request = backends.requests[0]
     assert isinstance(request, AnalyticsSummaryRequest)
     assert (request.until - request.since).days == 7
+
+
+def test_event_catalogue_is_served(client: TestClient[Any]):
+    document = client.get("/asyncapi.json").json()
+    assert document["asyncapi"].startswith("3.")
+    assert "lectern.events:document.indexed" in document["channels"]
+    assert "IngestDocument" in document["components"]["schemas"]
+    assert "guest" not in str(document["servers"])

@@ -23,7 +23,7 @@ from lectern_gateway.auth import rate_limit_identifier
 from lectern_gateway.backends import Backends
 from lectern_gateway.controllers.answers import AnswerController
 from lectern_gateway.controllers.documents import DocumentController
-from lectern_gateway.controllers.health import HealthController
+from lectern_gateway.controllers.health import HealthController, asyncapi_document
 from lectern_gateway.controllers.reads import (
     AnalyticsController,
     SessionController,
@@ -90,6 +90,7 @@ def create_app(
             SearchController,
             AnswerController,
             HealthController,
+            asyncapi_document,
             PrometheusController,
         ],
         lifespan=[lifespan],

@@ -1,17 +1,21 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes, and the event catalogue."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
+from lectern.catalogue import build_catalogue
 from lectern.contracts import PingRequest, PingResponse
 from lectern_gateway.backends import SERVICE_QUEUES, Backends
 from lectern_gateway.errors import GatewayError
 from lectern_gateway.schemas import ReadinessBody
+
+CATALOGUE = build_catalogue()
 
 
 class HealthController(Controller):
@@ -42,6 +46,12 @@ class HealthController(Controller):
         return Response(
             ReadinessBody(ready=ready, checks=checks), status_code=status, headers=headers
         )
+
+
+@get("/asyncapi.json", summary="Event catalogue (AsyncAPI 3.0)", tags=["schema"])
+async def asyncapi_document() -> dict[str, Any]:
+    """The commands and events that cross RabbitMQ, as an AsyncAPI 3.0 document."""
+    return CATALOGUE
 
 
 async def _ping(backends: Backends, service: str) -> dict[str, object]:
