@@ -1,0 +1,152 @@
+"""Fault scenarios of the event path: broker restarts, Postgres outages, duplicates."""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from lectern import topology
+from lectern.contracts import SearchCompleted
+from tests.faults.clients import Ledger, publish_all, wait_stored
+from tests.faults.harness import (
+    RA_DIRECTORY_SAVE_S,
+    PostgresCluster,
+    RabbitNode,
+    ServiceGroup,
+    count_outcomes,
+    wait_until,
+)
+
+pytestmark = pytest.mark.faults
+
+SERVICE_QUEUES = (
+    topology.INDEXER_COMMANDS_QUEUE,
+    topology.INDEXER_RPC_QUEUE,
+    topology.SESSION_LOGGER_EVENTS_QUEUE,
+    topology.SESSION_LOGGER_RPC_QUEUE,
+)
+
+
+def search_events(count: int, session_id: str = "faults") -> list[SearchCompleted]:
+    """``count`` distinct ``search.completed`` events."""
+    return [
+        SearchCompleted(
+            session_id=session_id,
+            query=f"question {n}",
+            mode="hybrid",
+            top_k=5,
+            hit_count=n % 4,
+            latency_ms=float(n % 50),
+        )
+        for n in range(count)
+    ]
+
+
+async def _start_logger(services: ServiceGroup, env: dict[str, str]) -> None:
+    logger = services.start("session-logger", env)
+    await asyncio.to_thread(logger.wait_for_log, "session_logger.started", timeout=120)
+    await asyncio.sleep(RA_DIRECTORY_SAVE_S)
+
+
+def _consumers(node: RabbitNode, amqp_url: str) -> dict[str, int]:
+    vhost = amqp_url.rsplit("/", 1)[1]
+    return {name: q["consumers"] for name, q in node.list_queues(vhost).items()}
+
+
+async def test_rabbitmq_restart_while_events_flow(
+    fault_env: dict[str, str],
+    fault_rabbitmq: RabbitNode,
+    services: ServiceGroup,
+):
+    url = fault_env["RABBITMQ_URL"]
+    await _start_logger(services, fault_env)
+    indexer = services.start("indexer", fault_env)
+    gateway = services.start("gateway", fault_env | {"SEARCH_TIMEOUT_S": "2"})
+    await asyncio.to_thread(indexer.wait_for_log, "indexer.ready", timeout=120)
+    await asyncio.to_thread(gateway.wait_http_ok, "/health/ready", timeout=120)
+    events = search_events(2000)
+    ledger = Ledger()
+    publishing = asyncio.create_task(publish_all(url, events, ledger, window=10, pause_s=0.01))
+    await asyncio.to_thread(wait_until, lambda: len(ledger.confirmed) >= 500, timeout=60)
+    await asyncio.to_thread(fault_rabbitmq.stop)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.port}", timeout=10) as http:
+        started = asyncio.get_running_loop().time()
+        while_down = await http.get("/health/ready")
+        ready_took = asyncio.get_running_loop().time() - started
+        search_down = await http.post("/v1/search", json={"query": "x"})
+        await asyncio.to_thread(fault_rabbitmq.start)
+        await publishing
+        stored = await wait_stored(fault_env["DATABASE_URL"], len(events), timeout=180)
+        await asyncio.to_thread(
+            wait_until,
+            lambda: all(_consumers(fault_rabbitmq, url).get(q) == 1 for q in SERVICE_QUEUES),
+            timeout=60,
+        )
+        consumers = await asyncio.to_thread(_consumers, fault_rabbitmq, url)
+        await asyncio.to_thread(gateway.wait_http_ok, "/health/ready", timeout=60)
+        search_after = await http.post("/v1/search", json={"query": "x"})
+    counts = count_outcomes(
+        "rabbitmq-restart", sent=ledger.sent, confirmed=ledger.confirmed, stored=stored
+    )
+    print(
+        f"rabbitmq-restart: /health/ready while down {while_down.status_code} in "
+        f"{ready_took:.2f} s; search while down {search_down.status_code}; "
+        f"search after {search_after.status_code}; consumers after restart "
+        f"{ {q: consumers[q] for q in SERVICE_QUEUES} }"
+    )
+    assert while_down.status_code == 503
+    assert ready_took < 5
+    assert search_down.status_code == 503
+    assert counts.lost == 0
+    assert counts.duplicated == 0
+    assert counts.unexpected == 0
+    assert all(consumers[q] == 1 for q in SERVICE_QUEUES)
+    assert search_after.status_code == 200
+
+
+async def test_postgres_down_20s_while_events_flow(
+    fault_env: dict[str, str], fault_postgres: PostgresCluster, services: ServiceGroup
+):
+    await _start_logger(services, fault_env)
+    events = search_events(1000)
+    ledger = Ledger()
+    publishing = asyncio.create_task(
+        publish_all(fault_env["RABBITMQ_URL"], events, ledger, window=10, pause_s=0.02)
+    )
+    await asyncio.to_thread(wait_until, lambda: len(ledger.confirmed) >= 200, timeout=60)
+    await asyncio.to_thread(fault_postgres.stop)
+    await asyncio.sleep(20)
+    await asyncio.to_thread(fault_postgres.start)
+    await publishing
+    stored = await wait_stored(fault_env["DATABASE_URL"], len(events), timeout=180)
+    counts = count_outcomes(
+        "postgres-down-20s", sent=ledger.sent, confirmed=ledger.confirmed, stored=stored
+    )
+    assert counts.lost == 0
+    assert counts.duplicated == 0
+    assert counts.unexpected == 0
+    assert services.processes["session-logger"].running
+
+
+async def test_same_event_three_times_is_one_row(fault_env: dict[str, str], services: ServiceGroup):
+    await _start_logger(services, fault_env)
+    event = search_events(1, session_id=f"triple-{uuid4().hex[:6]}")[0]
+    ledger = Ledger()
+    await publish_all(fault_env["RABBITMQ_URL"], [event, event, event], ledger)
+    sentinel = search_events(1)[0]
+    await publish_all(fault_env["RABBITMQ_URL"], [sentinel], ledger)
+    stored = await wait_stored(fault_env["DATABASE_URL"], 2, timeout=60)
+    counts = count_outcomes(
+        "same-event-three-times",
+        sent=ledger.sent,
+        confirmed=ledger.confirmed,
+        stored=stored,
+    )
+    rows = stored.count(str(event.event_id))
+    print(f"same-event-three-times: published 3 copies, rows for it: {rows}")
+    assert rows == 1
+    assert counts.lost == 0
+    assert counts.duplicated == 0
