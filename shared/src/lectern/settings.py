@@ -23,6 +23,8 @@ class BaseServiceSettings(BaseSettings):
         log_level: minimum level logged (``LOG_LEVEL``).
         log_json: force JSON logs (``LOG_JSON``); by default JSON when stderr is not a TTY.
         shutdown_grace_s: seconds a consumer may take to finish held messages on SIGTERM.
+        lectern_failpoints: failpoints armed for fault tests (``LECTERN_FAILPOINTS``,
+            see :mod:`lectern.failpoints`); empty in production.
     """
 
     model_config = SettingsConfigDict(
@@ -33,3 +35,4 @@ class BaseServiceSettings(BaseSettings):
     log_level: LogLevel = "INFO"
     log_json: bool | None = None
     shutdown_grace_s: float = Field(default=20.0, gt=0, le=300)
+    lectern_failpoints: str = ""
