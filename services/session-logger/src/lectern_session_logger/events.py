@@ -1,0 +1,98 @@
+"""Turning a message body from ``lectern.events`` into a row of the event log.
+
+Any event is accepted if its envelope is valid (:class:`lectern.contracts.EventEnvelope`),
+so events other services publish are stored too. Events of a type this service knows
+(:data:`lectern.contracts.EVENT_TYPES`) at the current schema version are also checked
+against their model, because the projections read their fields.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from lectern.contracts import EVENT_TYPES, SCHEMA_VERSION, EventEnvelope
+from lectern_session_logger.errors import InvalidEventError
+
+ENVELOPE_FIELDS = frozenset(EventEnvelope.model_fields)
+"""Fields stored in their own columns, hence left out of ``payload``."""
+
+MAX_BODY_BYTES = 1024 * 1024
+"""Largest event body stored (1 MiB); a larger one is dead-lettered."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One row of the ``events`` table.
+
+    Attributes:
+        payload: JSON text (object) of the event's fields other than the envelope.
+        document_id: the event's ``document_id`` field when it is a string, else ``None``.
+    """
+
+    event_id: UUID
+    occurred_at: datetime
+    event_type: str
+    schema_version: int
+    correlation_id: str | None
+    session_id: str | None
+    document_id: str | None
+    payload: str
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _validate_known_type(envelope: EventEnvelope, data: dict[str, Any]) -> None:
+    model = EVENT_TYPES.get(envelope.event_type)
+    if model is not None and envelope.schema_version == SCHEMA_VERSION:
+        model.model_validate(data)
+
+
+def parse_event(body: bytes) -> StoredEvent:
+    """Validate a message body and return the row to store.
+
+    Args:
+        body: the AMQP message body, UTF-8 JSON of one event.
+
+    Returns:
+        The row; ``occurred_at`` keeps its instant (stored as ``timestamptz``).
+
+    Raises:
+        InvalidEventError: the body is too large, not a JSON object, has no valid
+            envelope, fails its known event model, or holds a NUL character (which
+            Postgres ``text`` and ``jsonb`` cannot store).
+    """
+    if len(body) > MAX_BODY_BYTES:
+        raise InvalidEventError(f"event body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
+    if b"\\u0000" in body or b"\x00" in body:
+        raise InvalidEventError("event holds a NUL character, which Postgres cannot store")
+    try:
+        data = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidEventError(f"event body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidEventError("event body is not a JSON object")
+    try:
+        envelope = EventEnvelope.model_validate(data)
+        _validate_known_type(envelope, data)
+    except ValidationError as exc:
+        raise InvalidEventError(f"invalid event: {exc}") from exc
+    payload = {key: value for key, value in data.items() if key not in ENVELOPE_FIELDS}
+    document_id = payload.get("document_id")
+    return StoredEvent(
+        event_id=envelope.event_id,
+        occurred_at=envelope.occurred_at,
+        event_type=envelope.event_type,
+        schema_version=envelope.schema_version,
+        correlation_id=envelope.correlation_id,
+        session_id=envelope.session_id,
+        document_id=document_id if isinstance(document_id, str) else None,
+        payload=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+    )

@@ -1,0 +1,112 @@
+"""SQL of the RPC reads; each read is one statement served by an index.
+
+- session history: ``sessions`` primary key, then ``events_session_idx``, with run-time
+  partition pruning on the session's first and last seen times;
+- document status: ``documents`` primary key;
+- document list: ``documents`` primary key, or ``documents_status_idx`` with a status;
+- analytics summary: ``events_type_time_idx`` with partition pruning on the window,
+  and ``documents_status_time_idx`` for the failed documents.
+"""
+
+from __future__ import annotations
+
+SESSION_HISTORY = """
+SELECT s.session_id, s.first_seen_at, s.last_seen_at, s.search_count, s.answer_count,
+       s.event_count, e.event_id, e.event_type, e.occurred_at, e.correlation_id, e.payload
+FROM sessions s
+LEFT JOIN LATERAL (
+    SELECT event_id, event_type, occurred_at, correlation_id, payload
+    FROM events
+    WHERE session_id = s.session_id
+      AND occurred_at >= s.first_seen_at AND occurred_at <= s.last_seen_at
+      AND (occurred_at, event_id) > ($2::timestamptz, $3::uuid)
+    ORDER BY occurred_at, event_id
+    LIMIT $4
+) e ON true
+WHERE s.session_id = $1
+ORDER BY e.occurred_at, e.event_id
+"""
+"""$1 session id, $2/$3 keyset cursor (occurred_at, event_id), $4 page size + 1."""
+
+DOCUMENT_COLUMNS = """document_id, status, version, title, source, format, chunk_count,
+    failure_reason, first_seen_at, updated_at"""
+
+DOCUMENT_STATUS = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE document_id = $1"
+
+DOCUMENT_LIST = f"""
+SELECT {DOCUMENT_COLUMNS} FROM documents
+WHERE document_id > $1 ORDER BY document_id LIMIT $2
+"""
+"""$1 keyset cursor (last document id, '' for the first page), $2 page size + 1."""
+
+DOCUMENT_LIST_BY_STATUS = f"""
+SELECT {DOCUMENT_COLUMNS} FROM documents
+WHERE status = $3 AND document_id > $1 ORDER BY document_id LIMIT $2
+"""
+"""As :data:`DOCUMENT_LIST`, with $3 the status."""
+
+ANALYTICS_SUMMARY = """
+WITH w AS MATERIALIZED (
+    SELECT event_type, occurred_at,
+           CASE WHEN jsonb_typeof(payload->'latency_ms') = 'number'
+                THEN (payload->>'latency_ms')::float8 END AS latency_ms,
+           CASE WHEN jsonb_typeof(payload->'hit_count') = 'number'
+                THEN (payload->>'hit_count')::float8 END AS hit_count,
+           lower(btrim(payload->>'query')) AS query
+    FROM events
+    WHERE event_type IN ('search.completed', 'answer.completed')
+      AND occurred_at >= $1 AND occurred_at < $2
+),
+totals AS (
+    SELECT
+        count(*) FILTER (WHERE event_type = 'search.completed') AS searches,
+        count(*) FILTER (WHERE event_type = 'answer.completed') AS answers,
+        count(*) FILTER (WHERE event_type = 'search.completed' AND hit_count = 0)
+            AS zero_hit_searches,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms)
+            FILTER (WHERE event_type = 'search.completed') AS search_p50,
+        percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)
+            FILTER (WHERE event_type = 'search.completed') AS search_p95,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms)
+            FILTER (WHERE event_type = 'answer.completed') AS answer_p50,
+        percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)
+            FILTER (WHERE event_type = 'answer.completed') AS answer_p95
+    FROM w
+),
+per_day AS (
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'day', day, 'searches', searches, 'answers', answers,
+               'zero_hit_searches', zero_hit_searches) ORDER BY day), '[]') AS rows
+    FROM (
+        SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day,
+               count(*) FILTER (WHERE event_type = 'search.completed') AS searches,
+               count(*) FILTER (WHERE event_type = 'answer.completed') AS answers,
+               count(*) FILTER (WHERE event_type = 'search.completed' AND hit_count = 0)
+                   AS zero_hit_searches
+        FROM w GROUP BY 1
+    ) d
+),
+top AS (
+    SELECT coalesce(jsonb_agg(jsonb_build_object('query', query, 'count', n)
+                              ORDER BY n DESC, query), '[]') AS rows
+    FROM (
+        SELECT query, count(*) AS n FROM w
+        WHERE event_type = 'search.completed' AND query <> ''
+        GROUP BY query ORDER BY n DESC, query LIMIT $3
+    ) t
+),
+failed AS (
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'document_id', document_id, 'version', version, 'reason', failure_reason,
+               'failed_at', updated_at) ORDER BY updated_at DESC), '[]') AS rows
+    FROM (
+        SELECT document_id, version, failure_reason, updated_at FROM documents
+        WHERE status = 'failed' AND updated_at >= $1 AND updated_at < $2
+        ORDER BY updated_at DESC LIMIT $4
+    ) f
+)
+SELECT totals.*, per_day.rows AS per_day, top.rows AS top_queries,
+       failed.rows AS failed_documents
+FROM totals, per_day, top, failed
+"""
+"""$1/$2 the window [since, until), $3 top queries, $4 failed documents at most."""
