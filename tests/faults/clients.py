@@ -175,3 +175,25 @@ async def wait_stored(database_url: str, expected: int, timeout: float) -> list[
             return await stored_event_ids(database_url)
         await asyncio.sleep(0.5)
     return ids
+
+
+async def queue_depth(amqp_url: str, queue: str) -> int:
+    """Messages in ``queue`` now, asked of the broker (``queue.declare``, passive)."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        result = declared.declaration_result
+        return int(result.message_count or 0)
+
+
+async def drain(amqp_url: str, queue: str) -> list[AbstractIncomingMessage]:
+    """Take (and acknowledge) every message now in ``queue``."""
+    taken: list[AbstractIncomingMessage] = []
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        source = await channel.get_queue(queue, ensure=True)
+        while (message := await source.get(no_ack=True, fail=False)) is not None:
+            taken.append(message)
+    return taken

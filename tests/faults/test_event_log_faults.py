@@ -10,7 +10,15 @@ import pytest
 
 from lectern import topology
 from lectern.contracts import SearchCompleted
-from tests.faults.clients import Ledger, publish_all, wait_stored
+from lectern.failpoints import CRASH_EXIT_CODE
+from tests.faults.clients import (
+    Ledger,
+    drain,
+    publish_all,
+    queue_depth,
+    stored_event_ids,
+    wait_stored,
+)
 from tests.faults.harness import (
     RA_DIRECTORY_SAVE_S,
     PostgresCluster,
@@ -150,3 +158,72 @@ async def test_same_event_three_times_is_one_row(fault_env: dict[str, str], serv
     assert rows == 1
     assert counts.lost == 0
     assert counts.duplicated == 0
+
+
+async def test_crash_after_commit_before_ack_changes_nothing(
+    fault_env: dict[str, str], services: ServiceGroup
+):
+    url, database_url = fault_env["RABBITMQ_URL"], fault_env["DATABASE_URL"]
+    events = search_events(500)
+    ledger = Ledger()
+    await publish_all(url, events, ledger)
+    crashing = services.start(
+        "session-logger",
+        fault_env | {"LECTERN_FAILPOINTS": "session-logger.after-commit", "BATCH_SIZE": "100"},
+        label="session-logger-crashing",
+    )
+    await asyncio.to_thread(wait_until, lambda: not crashing.running, timeout=120)
+    assert crashing.returncode == CRASH_EXIT_CODE
+    committed = len(await stored_event_ids(database_url))
+    still_queued = await queue_depth(url, topology.SESSION_LOGGER_EVENTS_QUEUE)
+    print(
+        f"crash-after-commit: {committed} rows committed, {still_queued} of {len(events)} "
+        f"messages still in the queue (committed but never acknowledged: "
+        f"{committed + still_queued - len(events)})"
+    )
+    assert committed > 0
+    assert committed + still_queued > len(events)  # the window was hit
+    await _start_logger(services, fault_env)
+    stored = await wait_stored(database_url, len(events), timeout=120)
+    counts = count_outcomes(
+        "crash-after-commit", sent=ledger.sent, confirmed=ledger.confirmed, stored=stored
+    )
+    assert counts.ok
+    assert counts.duplicated == 0
+    assert len(stored) == len(events)
+
+
+async def test_poison_message_is_dead_lettered_after_the_delivery_limit(
+    fault_env: dict[str, str], services: ServiceGroup
+):
+    url, database_url = fault_env["RABBITMQ_URL"], fault_env["DATABASE_URL"]
+    before, after = search_events(100), search_events(100)
+    poison = search_events(1, session_id="poison")[0]
+    env = fault_env | {"LECTERN_FAILPOINTS": f"session-logger.poison={poison.event_id}"}
+    await _start_logger(services, env)
+    ledger = Ledger()
+    await publish_all(url, [*before, poison, *after], ledger)
+    dlq = topology.dlq_name(topology.SESSION_LOGGER_EVENTS_QUEUE)
+    stored = await wait_stored(database_url, len(before) + len(after), timeout=120)
+    await asyncio.to_thread(wait_until, lambda: asyncio.run(queue_depth(url, dlq)) >= 1, timeout=60)
+    dead = await drain(url, dlq)
+    dead_ids = [message.message_id for message in dead]
+    deaths = (dead[0].headers or {}).get("x-death") or []
+    reason = deaths[0].get("reason") if deaths else None
+    delivery_count = (dead[0].headers or {}).get("x-delivery-count")
+    counts = count_outcomes(
+        "poison-message",
+        sent=ledger.sent,
+        confirmed=ledger.confirmed,
+        stored=[*stored, *dead_ids],
+    )
+    print(
+        f"poison-message: dead-lettered {dead_ids} reason={reason} "
+        f"deliveries={delivery_count}; {len(stored)} other events stored"
+    )
+    assert dead_ids == [str(poison.event_id)]
+    assert reason == "delivery_limit"
+    assert str(poison.event_id) not in stored
+    assert counts.lost == 0
+    assert counts.duplicated == 0
+    assert services.processes["session-logger"].running

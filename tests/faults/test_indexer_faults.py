@@ -7,7 +7,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import aio_pika
 import httpx
 import pytest
 
@@ -18,7 +17,7 @@ from lectern_indexer.parsing import parse_document
 from lectern_indexer.settings import IndexerSettings
 from lectern_indexer.stores import create_store
 from tests.conftest import DENSE_MODEL_PATH, GAZEBO_CORPUS
-from tests.faults.clients import Ledger, publish_all, recording
+from tests.faults.clients import Ledger, publish_all, queue_depth, recording
 from tests.faults.harness import RA_DIRECTORY_SAVE_S, ServiceGroup, count_outcomes
 
 pytestmark = pytest.mark.faults
@@ -116,16 +115,6 @@ async def test_kill_9_indexer_mid_ingest_loses_and_duplicates_nothing(
     assert counts.duplicated == 0
     assert extra_points == 0
     assert total_points == sum(expected.values())
-
-
-async def queue_depth(amqp_url: str, queue: str) -> int:
-    """Messages in ``queue`` now, asked of the broker (``queue.declare``, passive)."""
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        declared = await channel.declare_queue(queue, passive=True)
-        result = declared.declaration_result
-        return int(result.message_count or 0)
 
 
 async def test_search_is_503_while_the_indexer_is_away_and_commands_wait(

@@ -35,6 +35,29 @@ def configure(spec: str) -> None:
         log.warning("failpoints.armed", failpoints=sorted(_armed))
 
 
+class FailpointError(RuntimeError):
+    """Raised by :func:`raise_if`: an unexpected error, as a bug in a handler would raise."""
+
+
+def _fires(name: str, value: str | None) -> bool:
+    if name not in _armed:
+        return False
+    wanted = _armed[name]
+    return not wanted or wanted == value
+
+
+def raise_if(name: str, value: str | None = None) -> None:
+    """Raise :class:`FailpointError` if failpoint ``name`` is armed (for ``value``).
+
+    Models a poison message: one that makes its handler fail every time it is tried.
+
+    Raises:
+        FailpointError: the failpoint is armed for this value.
+    """
+    if _fires(name, value):
+        raise FailpointError(f"failpoint {name} fired for {value!r}")
+
+
 def crash_if(name: str, value: str | None = None) -> None:
     """End the process now if failpoint ``name`` is armed (for ``value``, when it has one).
 
@@ -43,10 +66,7 @@ def crash_if(name: str, value: str | None = None) -> None:
         value: what this hit is about (a document id...); a failpoint armed with a
             value fires only for that value.
     """
-    if name not in _armed:
-        return
-    wanted = _armed[name]
-    if wanted and wanted != value:
+    if not _fires(name, value):
         return
     log.error("failpoints.crash", failpoint=name, value=value)
     sys.stderr.flush()

@@ -28,3 +28,13 @@ def test_armed_failpoint_ends_the_process_only_for_its_value():
     assert result.returncode == failpoints.CRASH_EXIT_CODE
     assert "survived doc-1" in result.stdout
     assert "not reached" not in result.stdout
+
+
+def test_raise_if_raises_only_for_its_value():
+    failpoints.configure("session-logger.poison=e-1")
+    try:
+        failpoints.raise_if("session-logger.poison", "e-2")
+        with pytest.raises(failpoints.FailpointError):
+            failpoints.raise_if("session-logger.poison", "e-1")
+    finally:
+        failpoints.configure("")

@@ -29,7 +29,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from lectern import topology
+from lectern import failpoints, topology
 from lectern.logging import bind_correlation_id, get_logger
 from lectern_session_logger.acks import AckCoalescer
 from lectern_session_logger.batching import Batcher, BatcherClosedError
@@ -123,6 +123,7 @@ class EventConsumer:
             await self._dead_letter(message, str(exc))
             acks.settle(tag)
             return
+        failpoints.raise_if("session-logger.poison", str(event.event_id))
         try:
             future = self._batcher.enqueue(event)
         except BatcherClosedError:
