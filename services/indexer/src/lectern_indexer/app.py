@@ -1,0 +1,169 @@
+"""Composition root of the indexer: broker, store, models and subscribers.
+
+Nothing connects at import time: :func:`create_app` builds the FastStream application,
+whose start-up hook loads the models, opens the store and connects the broker, and whose
+after-start-up hook declares the topology; its shutdown stops consuming, lets in-flight
+messages finish (up to ``SHUTDOWN_GRACE_S``), then closes the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from faststream import AckPolicy, FastStream
+from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit.annotations import RabbitMessage
+
+from lectern import topology
+from lectern.broker import create_broker, declare_topology
+from lectern.contracts import PingResponse, RpcError, SearchResponse
+from lectern.logging import get_logger
+from lectern.retry import declare_retry_queues
+from lectern_indexer.chunking import Chunker, WordPieceCounter
+from lectern_indexer.consumers import CommandConsumer, answer_rpc
+from lectern_indexer.embedding import Embedder, FastembedEmbedder
+from lectern_indexer.service import IndexerService, SearchSettings
+from lectern_indexer.settings import IndexerSettings
+from lectern_indexer.stores import create_store
+from lectern_indexer.stores.base import VectorStore
+
+log = get_logger(__name__)
+
+JSON_BODY_OVERHEAD_BYTES = 1024 * 1024
+"""Allowance for the JSON envelope around a document's content, in bytes."""
+
+
+async def _raw_body(message: RabbitMessage) -> bytes:
+    """Decoder that hands the handler the undecoded body (invalid JSON is ours to judge)."""
+    return bytes(message.body)
+
+
+class IndexerRuntime:
+    """Holds the indexer's resources between start-up and shutdown.
+
+    Args:
+        settings: the indexer settings.
+        store: a vector store to use instead of the one the settings name (tests).
+        embedder: an embedder to use instead of fastembed (tests).
+    """
+
+    def __init__(
+        self,
+        settings: IndexerSettings,
+        *,
+        store: VectorStore | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.settings = settings
+        self.broker: RabbitBroker = create_broker(
+            str(settings.rabbitmq_url), graceful_timeout=settings.shutdown_grace_s
+        )
+        self.store = store or create_store(settings)
+        self.embedder = embedder or FastembedEmbedder(
+            settings.embedding_model_path,
+            settings.sparse_model_path,
+            batch_size=settings.embed_batch_size,
+        )
+        self._service: IndexerService | None = None
+        self._topology_ready = asyncio.Event()
+        self._register_subscribers()
+
+    @property
+    def service(self) -> IndexerService:
+        """The service layer (available once :meth:`open` ran)."""
+        if self._service is None:
+            raise RuntimeError("the indexer is not started")
+        return self._service
+
+    async def open(self) -> None:
+        """Load models, open the store and connect the broker (before subscribers start)."""
+        settings = self.settings
+        if isinstance(self.embedder, FastembedEmbedder):
+            await self.embedder.load()
+        counter = WordPieceCounter.from_model_path(settings.embedding_model_path)
+        await self.store.open()
+        self._service = IndexerService(
+            self.store,
+            self.embedder,
+            Chunker(counter, settings.chunk_max_tokens),
+            max_document_bytes=settings.max_document_bytes,
+            search=SearchSettings(
+                rrf_k=settings.rrf_k,
+                prefetch_limit=settings.prefetch_limit,
+                timeout=settings.search_timeout,
+            ),
+        )
+        await self.broker.connect()
+
+    async def declare(self) -> None:
+        """Declare the topology and retry queues, then let commands through.
+
+        Runs after the subscribers started: FastStream caches a declared queue with the
+        channel that declared it, so declaring the work queues first would make the
+        subscribers consume on the default channel, without their prefetch limits.
+        Commands wait for this step, so events are only published once
+        ``lectern.events`` and its bindings exist.
+        """
+        await declare_topology(self.broker)
+        await declare_retry_queues(self.broker, topology.INDEXER_COMMANDS_QUEUE)
+        self._topology_ready.set()
+        log.info(
+            "indexer.ready",
+            store=self.store.kind,
+            rabbitmq=_redact(str(self.settings.rabbitmq_url)),
+        )
+
+    async def close(self) -> None:
+        """Close the store and the embedding workers (after the broker stopped)."""
+        await self.store.close()
+        await self.embedder.close()
+        log.info("indexer.stopped")
+
+    def _register_subscribers(self) -> None:
+        settings = self.settings
+        max_body = 6 * settings.max_document_bytes + JSON_BODY_OVERHEAD_BYTES
+
+        @self.broker.subscriber(
+            topology.indexer_commands_queue,
+            topology.commands_exchange,
+            channel=Channel(prefetch_count=settings.max_concurrent_documents),
+            ack_policy=AckPolicy.MANUAL,
+            decoder=_raw_body,
+            no_reply=True,
+        )
+        async def on_command(message: RabbitMessage) -> None:
+            await self._topology_ready.wait()
+            await CommandConsumer(self.broker, self.service, max_body).handle(message)
+
+        @self.broker.subscriber(
+            topology.indexer_rpc_queue,
+            channel=Channel(prefetch_count=settings.rpc_prefetch),
+            ack_policy=AckPolicy.ACK_FIRST,
+            decoder=_raw_body,
+        )
+        async def on_rpc(message: RabbitMessage) -> SearchResponse | PingResponse | RpcError:
+            return await answer_rpc(self.service, bytes(message.body))
+
+
+def create_app(settings: IndexerSettings, runtime: IndexerRuntime | None = None) -> FastStream:
+    """Build the FastStream application of the indexer.
+
+    Args:
+        settings: the indexer settings.
+        runtime: resources to use (tests inject fakes); built from ``settings`` if absent.
+
+    Returns:
+        The application; ``await app.run()`` serves until SIGINT/SIGTERM.
+    """
+    runtime = runtime or IndexerRuntime(settings)
+    return FastStream(
+        runtime.broker,
+        on_startup=[runtime.open],
+        after_startup=[runtime.declare],
+        after_shutdown=[runtime.close],
+    )
+
+
+def _redact(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}" if rest else url

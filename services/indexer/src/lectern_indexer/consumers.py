@@ -1,0 +1,198 @@
+"""Message handlers: decode, call one service function, publish the outcome, settle.
+
+Commands (``indexer.commands``, manual acknowledgement):
+
+- success: publish ``DocumentIndexed``/``DocumentDeleted``, then ack (the store write is
+  already durable, so an ack never loses work; a redelivery is a no-op);
+- invalid for good: publish ``DocumentIndexingFailed`` and reject without requeue, which
+  dead-letters to ``indexer.commands.dlq`` through the queue's dead-letter exchange;
+- transient (store down, timeout) or unexpected: republish to the next back-off tier of
+  :mod:`lectern.retry` and ack; when the tiers are used up, publish a failure and
+  dead-letter; if even that republish fails, nack with requeue (the quorum queue's
+  delivery limit bounds redeliveries).
+
+RPC (``indexer.rpc``): the reply is the handler's return value (FastStream publishes it to
+``reply_to`` with the request's ``correlation_id``); errors are :class:`RpcError` bodies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faststream.rabbit import RabbitBroker
+from faststream.rabbit.message import RabbitMessage
+
+from lectern import topology
+from lectern.broker import publish_event
+from lectern.contracts import (
+    DeleteDocument,
+    DocumentDeleted,
+    DocumentIndexed,
+    DocumentIndexingFailed,
+    Event,
+    PingResponse,
+    RpcError,
+    SearchRequest,
+    SearchResponse,
+)
+from lectern.logging import bind_correlation_id, get_logger
+from lectern.retry import schedule_retry
+from lectern_indexer.commands import InvalidCommandError, parse_command, parse_rpc
+from lectern_indexer.errors import InvalidDocumentError, InvalidRequestError, StoreUnavailableError
+from lectern_indexer.service import IndexerService
+
+log = get_logger(__name__)
+
+
+class CommandConsumer:
+    """Handles ``IngestDocument`` and ``DeleteDocument`` deliveries.
+
+    Args:
+        broker: the connected broker (publishes events and retries).
+        service: the service layer.
+        max_body_bytes: bodies over this size are invalid without decoding.
+    """
+
+    def __init__(self, broker: RabbitBroker, service: IndexerService, max_body_bytes: int) -> None:
+        self.broker = broker
+        self.service = service
+        self.max_body_bytes = max_body_bytes
+
+    async def handle(self, message: RabbitMessage) -> None:
+        """Process one delivery and settle it (ack, reject or nack); never raises."""
+        raw = message.raw_message
+        with bind_correlation_id(raw.correlation_id, message_id=raw.message_id):
+            try:
+                await self._process(message)
+            except Exception:
+                log.exception("command.settle_failed")
+                await _settle(message.nack(requeue=True))
+
+    async def _process(self, message: RabbitMessage) -> None:
+        raw = message.raw_message
+        try:
+            command = parse_command(raw.body, raw.routing_key, self.max_body_bytes)
+        except InvalidCommandError as exc:
+            log.warning("command.invalid", reason=str(exc), document_id=exc.document_id)
+            failed = DocumentIndexingFailed(
+                document_id=exc.document_id,
+                version=exc.version,
+                reason=str(exc),
+                correlation_id=exc.correlation_id or raw.correlation_id,
+            )
+            await self._dead_letter(message, failed)
+            return
+        correlation_id = command.correlation_id or raw.correlation_id
+        version = None if isinstance(command, DeleteDocument) else command.version
+        try:
+            event = await self._run(command, correlation_id)
+        except InvalidDocumentError as exc:
+            log.warning("command.rejected", reason=str(exc), document_id=command.document_id)
+            failed = DocumentIndexingFailed(
+                document_id=command.document_id,
+                version=version,
+                reason=str(exc),
+                correlation_id=correlation_id,
+            )
+            await self._dead_letter(message, failed)
+            return
+        except Exception as exc:
+            log.exception("command.transient_failure", document_id=command.document_id)
+            await self._retry(message, command.document_id, version, correlation_id, exc)
+            return
+        await publish_event(self.broker, event)
+        await message.ack()
+
+    async def _run(self, command: Any, correlation_id: str | None) -> Event:
+        if isinstance(command, DeleteDocument):
+            deleted = await self.service.delete(command.document_id)
+            log.info("document.deleted", document_id=command.document_id, points=deleted)
+            return DocumentDeleted(
+                document_id=command.document_id,
+                deleted_points=deleted,
+                correlation_id=correlation_id,
+            )
+        result = await self.service.ingest(command)
+        log.info(
+            "document.indexed",
+            document_id=result.document_id,
+            chunks=result.chunk_count,
+            unchanged=result.unchanged,
+            duration_ms=round(result.duration_ms, 1),
+        )
+        return DocumentIndexed(
+            document_id=result.document_id,
+            version=result.version,
+            chunk_count=result.chunk_count,
+            unchanged=result.unchanged,
+            duration_ms=result.duration_ms,
+            correlation_id=correlation_id,
+        )
+
+    async def _dead_letter(self, message: RabbitMessage, failed: DocumentIndexingFailed) -> None:
+        await publish_event(self.broker, failed)
+        await message.reject(requeue=False)
+
+    async def _retry(
+        self,
+        message: RabbitMessage,
+        document_id: str,
+        version: str | None,
+        correlation_id: str | None,
+        error: Exception,
+    ) -> None:
+        raw = message.raw_message
+        scheduled = await schedule_retry(
+            self.broker,
+            work_queue=topology.INDEXER_COMMANDS_QUEUE,
+            body=raw.body,
+            headers=raw.headers,
+            correlation_id=raw.correlation_id,
+            message_id=raw.message_id,
+        )
+        if scheduled:
+            await message.ack()
+            return
+        failed = DocumentIndexingFailed(
+            document_id=document_id,
+            version=version,
+            reason=f"gave up after repeated transient failures: {error}",
+            retryable=True,
+            correlation_id=correlation_id,
+        )
+        await self._dead_letter(message, failed)
+
+
+async def answer_rpc(
+    service: IndexerService, body: bytes
+) -> SearchResponse | PingResponse | RpcError:
+    """Answer one RPC body; every failure becomes an :class:`RpcError` reply.
+
+    Returns:
+        ``SearchResponse``/``PingResponse``, or ``RpcError`` with status 400 (invalid
+        request), 503 (store unavailable) or 500 (unexpected).
+    """
+    try:
+        request = parse_rpc(body)
+    except InvalidRequestError as exc:
+        return RpcError(status=400, title="Invalid request", detail=str(exc))
+    with bind_correlation_id(request.correlation_id):
+        try:
+            if isinstance(request, SearchRequest):
+                return await service.search(request)
+            return await service.ping()
+        except InvalidRequestError as exc:
+            return RpcError(status=400, title="Invalid request", detail=str(exc))
+        except StoreUnavailableError as exc:
+            log.warning("rpc.store_unavailable", error=str(exc))
+            return RpcError(status=503, title="Vector store unavailable", detail=str(exc))
+        except Exception as exc:
+            log.exception("rpc.failed")
+            return RpcError(status=500, title="Indexer error", detail=type(exc).__name__)
+
+
+async def _settle(awaitable: Any) -> None:
+    try:
+        await awaitable
+    except Exception:
+        log.exception("command.nack_failed")

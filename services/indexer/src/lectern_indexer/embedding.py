@@ -1,0 +1,152 @@
+"""Dense and sparse embeddings with fastembed, computed off the event loop.
+
+Dense: ``sentence-transformers/all-MiniLM-L6-v2`` (384 floats, L2-normalised, for cosine).
+Sparse: ``Qdrant/bm25`` term frequencies; the store applies IDF (Qdrant ``Modifier.IDF``).
+Model calls run in dedicated worker threads: one for documents, one for queries, so a
+search is never queued behind a large ingest (ONNX Runtime sessions are thread-safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from fastembed import SparseTextEmbedding, TextEmbedding
+
+DENSE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+SPARSE_MODEL = "Qdrant/bm25"
+DENSE_DIMENSIONS = 384
+
+
+@dataclass(frozen=True)
+class SparseVector:
+    """A sparse vector: parallel lists of dimension ids and weights."""
+
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """Both representations of one text.
+
+    Attributes:
+        dense: ``list[float]`` of length 384, unit length.
+        sparse: BM25 term weights (document side) or ones (query side).
+    """
+
+    dense: list[float]
+    sparse: SparseVector
+
+
+class Embedder(Protocol):
+    """What the service needs from an embedding model."""
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[Embedding]:
+        """Embed chunk texts, in order."""
+        ...
+
+    async def embed_query(self, text: str) -> Embedding:
+        """Embed a search query."""
+        ...
+
+    async def close(self) -> None:
+        """Release worker threads."""
+        ...
+
+
+class FastembedEmbedder:
+    """fastembed models behind two worker threads (documents and queries).
+
+    Args:
+        dense_model_path: folder of the ONNX model, or ``None`` to download it.
+        sparse_model_path: folder of the BM25 files, or ``None`` to download them.
+        batch_size: texts per model call; small batches keep the model's threads free
+            for queries between batches.
+        threads: ONNX Runtime intra-op threads per model (``None``: all cores).
+    """
+
+    def __init__(
+        self,
+        dense_model_path: Path | None,
+        sparse_model_path: Path | None,
+        *,
+        batch_size: int = 16,
+        threads: int | None = None,
+    ) -> None:
+        self._dense_path = dense_model_path
+        self._sparse_path = sparse_model_path
+        self._threads = threads
+        self.batch_size = batch_size
+        self._documents = ThreadPoolExecutor(1, thread_name_prefix="embed-documents")
+        self._queries = ThreadPoolExecutor(1, thread_name_prefix="embed-queries")
+        self._dense: Any = None
+        self._sparse: Any = None
+
+    async def load(self) -> None:
+        """Load both models (a few hundred milliseconds from local files)."""
+        await asyncio.get_running_loop().run_in_executor(self._documents, self._load)
+
+    def _load(self) -> None:
+        dense_kwargs: dict[str, Any] = {"threads": self._threads}
+        if self._dense_path is not None:
+            dense_kwargs["specific_model_path"] = str(self._dense_path)
+        sparse_kwargs: dict[str, Any] = {}
+        if self._sparse_path is not None:
+            sparse_kwargs["specific_model_path"] = str(self._sparse_path)
+        self._dense = TextEmbedding(DENSE_MODEL, **dense_kwargs)
+        self._sparse = SparseTextEmbedding(SPARSE_MODEL, **sparse_kwargs)
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[Embedding]:
+        """Embed ``texts`` in batches of ``batch_size``, yielding to the loop in between.
+
+        Returns:
+            One :class:`Embedding` per text, in order.
+        """
+        loop = asyncio.get_running_loop()
+        result: list[Embedding] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = list(texts[start : start + self.batch_size])
+            result.extend(await loop.run_in_executor(self._documents, self._embed_batch, batch))
+        return result
+
+    async def embed_query(self, text: str) -> Embedding:
+        """Embed one query (dense vector and BM25 query terms)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._queries, self._embed_query, text
+        )
+
+    async def close(self) -> None:
+        """Stop the worker threads (waits for a running batch)."""
+        self._documents.shutdown(wait=True, cancel_futures=True)
+        self._queries.shutdown(wait=True, cancel_futures=True)
+
+    def _require(self) -> tuple[Any, Any]:
+        if self._dense is None or self._sparse is None:
+            raise RuntimeError("FastembedEmbedder.load() was not awaited")
+        return self._dense, self._sparse
+
+    def _embed_batch(self, texts: list[str]) -> list[Embedding]:
+        dense_model, sparse_model = self._require()
+        dense = list(dense_model.embed(texts, batch_size=len(texts)))
+        sparse = list(sparse_model.embed(texts, batch_size=len(texts)))
+        return [_embedding(d, s) for d, s in zip(dense, sparse, strict=True)]
+
+    def _embed_query(self, text: str) -> Embedding:
+        dense_model, sparse_model = self._require()
+        dense = next(iter(dense_model.query_embed(text)))
+        sparse = next(iter(sparse_model.query_embed(text)))
+        return _embedding(dense, sparse)
+
+
+def _embedding(dense: Any, sparse: Any) -> Embedding:
+    return Embedding(
+        dense=[float(x) for x in dense],
+        sparse=SparseVector(
+            indices=[int(i) for i in sparse.indices], values=[float(v) for v in sparse.values]
+        ),
+    )

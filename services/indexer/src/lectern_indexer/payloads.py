@@ -1,0 +1,62 @@
+"""Chunk payloads: what is stored per point, and how it is read back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from lectern.contracts import IngestDocument, SearchHit
+from lectern_indexer.chunking import Chunk
+from lectern_indexer.stores.base import StoredPoint
+
+
+def is_complete_version(points: Sequence[StoredPoint]) -> bool:
+    """Whether ``points`` (one version's) hold every chunk index ``0..chunk_count-1``."""
+    if not points:
+        return False
+    expected = points[0].payload.get("chunk_count")
+    indices = {p.payload.get("chunk_index") for p in points}
+    return expected == len(points) and indices == set(range(len(points)))
+
+
+def same_embedded_fields(point: StoredPoint, command: IngestDocument) -> bool:
+    """Title and format shape the embedded text: a change to either re-embeds."""
+    return (
+        point.payload.get("title") == command.title
+        and point.payload.get("format") == command.format
+    )
+
+
+def chunk_payload(
+    command: IngestDocument, chunk: Chunk, chunk_count: int, indexed_at: str
+) -> dict[str, Any]:
+    """Build the stored payload of one chunk (fields listed on ``ChunkPoint``)."""
+    return {
+        "document_id": command.document_id,
+        "version": command.version,
+        "chunk_index": chunk.index,
+        "chunk_count": chunk_count,
+        "title": command.title,
+        "source": command.source,
+        "heading_path": list(chunk.heading_path),
+        "text": chunk.text,
+        "format": command.format,
+        "metadata": dict(command.metadata),
+        "indexed_at": indexed_at,
+    }
+
+
+def search_hit(point_id: str, score: float, payload: dict[str, Any]) -> SearchHit:
+    """Turn a stored point into a :class:`SearchHit` of the RPC contract."""
+    return SearchHit(
+        chunk_id=point_id,
+        document_id=str(payload.get("document_id", "")),
+        title=str(payload.get("title", "")),
+        source=payload.get("source"),
+        heading_path=list(payload.get("heading_path") or []),
+        text=str(payload.get("text", "")),
+        score=score,
+        chunk_index=int(payload.get("chunk_index", 0)),
+        version=str(payload.get("version", "")),
+        metadata=dict(payload.get("metadata") or {}),
+    )

@@ -1,0 +1,251 @@
+"""Service layer: ingest, delete and search documents (no messaging here).
+
+Ingest follows the design's version rules: unchanged content is a no-op, a metadata-only
+change rewrites payloads without embedding, new content writes every new chunk before
+deleting the previous version's, so search never sees a document without chunks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from lectern.contracts import (
+    IngestDocument,
+    MetadataFilter,
+    PingResponse,
+    SearchMode,
+    SearchRequest,
+    SearchResponse,
+    utc_now,
+)
+from lectern.logging import get_logger
+from lectern_indexer.chunking import Chunk, Chunker
+from lectern_indexer.embedding import Embedder
+from lectern_indexer.errors import InvalidDocumentError, InvalidRequestError, StoreUnavailableError
+from lectern_indexer.locks import KeyedLock
+from lectern_indexer.parsing import parse_document
+from lectern_indexer.payloads import (
+    chunk_payload,
+    is_complete_version,
+    same_embedded_fields,
+    search_hit,
+)
+from lectern_indexer.stores.base import (
+    METADATA_KEY,
+    ChunkPoint,
+    ScoredPoint,
+    StoredPoint,
+    VectorQuery,
+    VectorStore,
+    chunk_point_id,
+)
+from lectern_indexer.validation import validate_ingest
+
+log = get_logger(__name__)
+
+UPSERT_BATCH = 256
+"""Points written per store call."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """Outcome of an ingest.
+
+    Attributes:
+        document_id: the document.
+        version: the content version now indexed.
+        chunk_count: chunks of that version.
+        unchanged: the version was already fully indexed with the same payload.
+        duration_ms: wall time of the ingest in milliseconds.
+    """
+
+    document_id: str
+    version: str
+    chunk_count: int
+    unchanged: bool
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Search tuning: RRF ``k``, candidates per vector, timeout in seconds."""
+
+    rrf_k: int = 60
+    prefetch_limit: int = 100
+    timeout: float = 5.0
+
+
+class IndexerService:
+    """Ingest, delete and search over a :class:`VectorStore`.
+
+    Args:
+        store: the vector store (opened by the caller).
+        embedder: dense + sparse embedder.
+        chunker: structure-aware chunker.
+        max_document_bytes: largest accepted document in UTF-8 bytes.
+        search: search tuning.
+    """
+
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        chunker: Chunker,
+        *,
+        max_document_bytes: int,
+        search: SearchSettings | None = None,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.chunker = chunker
+        self.max_document_bytes = max_document_bytes
+        self.search_settings = search or SearchSettings()
+        self._locks = KeyedLock()
+
+    async def ingest(self, command: IngestDocument) -> IngestResult:
+        """Index ``command``'s document, idempotently.
+
+        Raises:
+            InvalidDocumentError: the command can never succeed (see
+                :func:`~lectern_indexer.validation.validate_ingest`), or the document
+                holds no indexable text.
+            StoreUnavailableError: the store failed; retrying may succeed.
+        """
+        started = time.perf_counter()
+        content = validate_ingest(command, self.max_document_bytes)
+        async with self._locks.hold(command.document_id):
+            existing = await self.store.document_points(command.document_id)
+            current = [p for p in existing if p.payload.get("version") == command.version]
+            if is_complete_version(current) and same_embedded_fields(current[0], command):
+                unchanged = await self._refresh_payload(current, command)
+                chunk_count = len(current)
+            else:
+                chunk_count = await self._write_version(command, content)
+                unchanged = False
+            keep = {
+                chunk_point_id(command.document_id, command.version, i) for i in range(chunk_count)
+            }
+            await self.store.delete_points([p.id for p in existing if p.id not in keep])
+        return IngestResult(
+            document_id=command.document_id,
+            version=command.version,
+            chunk_count=chunk_count,
+            unchanged=unchanged,
+            duration_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    async def delete(self, document_id: str) -> int:
+        """Delete every chunk of a document; returns how many points were removed."""
+        async with self._locks.hold(document_id):
+            existing = await self.store.document_points(document_id)
+            await self.store.delete_points([p.id for p in existing])
+        return len(existing)
+
+    async def search(self, request: SearchRequest) -> SearchResponse:
+        """Answer a search request with its ``top_k`` best chunks.
+
+        Raises:
+            InvalidRequestError: a metadata filter key is not a plain identifier.
+            StoreUnavailableError: the store failed or exceeded the search timeout.
+        """
+        started = time.perf_counter()
+        points = await self.retrieve(request.query, request.mode, request.top_k, request.filter)
+        hits = [search_hit(p.id, p.score, p.payload) for p in points]
+        return SearchResponse(hits=hits, latency_ms=_ms_since(started))
+
+    async def retrieve(
+        self,
+        query: str,
+        mode: SearchMode,
+        limit: int,
+        conditions: MetadataFilter | None = None,
+    ) -> list[ScoredPoint]:
+        """Embed ``query`` and return the ``limit`` best chunks (no upper bound on limit).
+
+        A query with no BM25 term (only stop words) runs dense-only in hybrid mode and
+        returns nothing in sparse mode.
+
+        Raises:
+            InvalidRequestError: a metadata filter key is not a plain identifier.
+            StoreUnavailableError: the store failed or exceeded the search timeout.
+        """
+        for key in (conditions.metadata or {}) if conditions else {}:
+            if not METADATA_KEY.match(key):
+                raise InvalidRequestError(
+                    f"metadata filter key {key!r} is not [A-Za-z0-9_-]{{1,64}}"
+                )
+        settings = self.search_settings
+        try:
+            async with asyncio.timeout(settings.timeout):
+                embedding = await self.embedder.embed_query(query)
+                if not embedding.sparse.indices:
+                    if mode == "sparse":
+                        return []
+                    mode = "dense"
+                return await self.store.search(
+                    VectorQuery(
+                        mode=mode,
+                        dense=embedding.dense,
+                        sparse=embedding.sparse,
+                        limit=limit,
+                        filter=conditions,
+                        prefetch_limit=max(settings.prefetch_limit, limit),
+                        rrf_k=settings.rrf_k,
+                    )
+                )
+        except TimeoutError as exc:
+            raise StoreUnavailableError(f"search took over {settings.timeout} s") from exc
+
+    async def ping(self) -> PingResponse:
+        """Report this service and whether its store answers."""
+        ok = await self.store.ping()
+        return PingResponse(
+            service="indexer",
+            store=self.store.kind,
+            store_ok=ok,
+            detail=None if ok else "vector store unavailable",
+        )
+
+    async def _refresh_payload(self, current: list[StoredPoint], command: IngestDocument) -> bool:
+        """Rewrite source/metadata when only they changed; return whether nothing did."""
+        payload = current[0].payload
+        if payload.get("source") == command.source and payload.get("metadata") == command.metadata:
+            return True
+        await self.store.set_payload(
+            [p.id for p in current],
+            {
+                "source": command.source,
+                "metadata": dict(command.metadata),
+                "indexed_at": utc_now().isoformat(),
+            },
+        )
+        return False
+
+    async def _write_version(self, command: IngestDocument, content: str) -> int:
+        chunks = await asyncio.to_thread(self._chunk, command, content)
+        if not chunks:
+            raise InvalidDocumentError("the document holds no indexable text")
+        embeddings = await self.embedder.embed_documents([c.embed_text for c in chunks])
+        indexed_at = utc_now().isoformat()
+        points = [
+            ChunkPoint(
+                id=chunk_point_id(command.document_id, command.version, chunk.index),
+                dense=embedding.dense,
+                sparse=embedding.sparse,
+                payload=chunk_payload(command, chunk, len(chunks), indexed_at),
+            )
+            for chunk, embedding in zip(chunks, embeddings, strict=True)
+        ]
+        for start in range(0, len(points), UPSERT_BATCH):
+            await self.store.upsert(points[start : start + UPSERT_BATCH])
+        return len(points)
+
+    def _chunk(self, command: IngestDocument, content: str) -> list[Chunk]:
+        parsed = parse_document(content, command.format)
+        return self.chunker.chunk(command.title, parsed)
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

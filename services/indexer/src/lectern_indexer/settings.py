@@ -1,0 +1,74 @@
+"""Indexer settings, read once from the environment at start-up.
+
+Variable names are the upper-case field names (``QDRANT_PATH``, ``EMBED_BATCH_SIZE``...).
+A bad value fails at start-up with pydantic's message, which names the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AnyHttpUrl, Field, field_validator
+
+from lectern.settings import BaseServiceSettings
+
+
+class IndexerSettings(BaseServiceSettings):
+    """Settings of the indexer service.
+
+    Attributes:
+        qdrant_path: folder of the embedded Qdrant Edge shard (``QDRANT_PATH``); one
+            process owns it.
+        qdrant_url: Qdrant server URL (``QDRANT_URL``); when set, the server adapter is
+            used instead of the embedded one.
+        qdrant_api_key: API key for the Qdrant server (``QDRANT_API_KEY``), optional.
+        qdrant_collection: collection name on the Qdrant server (``QDRANT_COLLECTION``).
+        embedding_model_path: folder of the dense ONNX model (``EMBEDDING_MODEL_PATH``);
+            ``None`` lets fastembed download ``sentence-transformers/all-MiniLM-L6-v2``.
+        sparse_model_path: folder of the BM25 model files (``SPARSE_MODEL_PATH``);
+            ``None`` lets fastembed download ``Qdrant/bm25``.
+        max_document_bytes: largest document accepted, in UTF-8 bytes (5 MiB default).
+        embed_batch_size: chunks embedded per model call (``EMBED_BATCH_SIZE``); smaller
+            batches keep search latency low while a large document is ingested.
+        max_concurrent_documents: documents processed at once (``MAX_CONCURRENT_DOCUMENTS``),
+            also the prefetch of the command consumer.
+        search_timeout: seconds a search may take in the indexer before it answers an
+            error (``SEARCH_TIMEOUT``).
+        rpc_prefetch: RPC requests held at once by this process (``RPC_PREFETCH``).
+        chunk_max_tokens: word-piece budget per chunk including ``[CLS]``/``[SEP]``; 256
+            is all-MiniLM-L6-v2's ``max_seq_length``.
+        rrf_k: the ``k`` of reciprocal-rank fusion (Cormack et al., SIGIR 2009, use 60).
+        prefetch_limit: candidates fetched from each of dense and sparse before fusion.
+        store_timeout: seconds a single vector-store call may take before it counts as
+            a transient failure (``STORE_TIMEOUT``).
+    """
+
+    qdrant_path: Path = Path("data/qdrant")
+    qdrant_url: AnyHttpUrl | None = None
+    qdrant_api_key: str | None = None
+    qdrant_collection: str = Field(
+        default="lectern_chunks", min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_-]+$"
+    )
+    embedding_model_path: Path | None = None
+    sparse_model_path: Path | None = None
+    max_document_bytes: int = Field(default=5 * 1024 * 1024, ge=1, le=512 * 1024 * 1024)
+    embed_batch_size: int = Field(default=16, ge=1, le=512)
+    max_concurrent_documents: int = Field(default=2, ge=1, le=64)
+    search_timeout: float = Field(default=5.0, gt=0, le=120)
+    rpc_prefetch: int = Field(default=32, ge=1, le=1000)
+    chunk_max_tokens: int = Field(default=256, ge=32, le=256)
+    rrf_k: int = Field(default=60, ge=1, le=1000)
+    prefetch_limit: int = Field(default=100, ge=1, le=1000)
+    store_timeout: float = Field(default=30.0, gt=0, le=600)
+
+    @field_validator("embedding_model_path", "sparse_model_path")
+    @classmethod
+    def _model_folder_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"model folder {value} does not exist")
+        return value
+
+    @property
+    def store_kind(self) -> str:
+        """``"qdrant-server"`` when ``QDRANT_URL`` is set, else ``"qdrant-edge"``."""
+        return "qdrant-server" if self.qdrant_url is not None else "qdrant-edge"

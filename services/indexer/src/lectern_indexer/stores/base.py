@@ -1,0 +1,183 @@
+"""The ``VectorStore`` port: what the indexer needs from a vector database.
+
+Two adapters implement it with the same vectors, payload and indexes:
+:class:`~lectern_indexer.stores.edge.QdrantEdgeStore` (embedded) and
+:class:`~lectern_indexer.stores.server.QdrantServerStore` (Qdrant server). Every write
+returns only once it is durable, so the caller may acknowledge its message.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from lectern.contracts import MetadataFilter, SearchMode
+from lectern_indexer.embedding import SparseVector
+
+CHUNK_ID_NAMESPACE = uuid.UUID("4219be33-a59b-5319-83a7-ff7365012be1")
+"""Namespace of chunk point ids: ``uuid5(NAMESPACE_URL, "urn:lectern:chunk")``. Never change
+it: every stored point id derives from it."""
+
+DENSE_VECTOR = "dense"
+"""Name of the dense vector (384 floats, cosine)."""
+
+SPARSE_VECTOR = "bm25"
+"""Name of the sparse BM25 vector (IDF applied by the engine)."""
+
+KEYWORD_FIELDS = ("document_id", "version", "source", "format")
+"""Payload fields with a keyword index."""
+
+INTEGER_FIELDS = ("chunk_index",)
+"""Payload fields with an integer index."""
+
+SUMMARY_FIELDS = (
+    "document_id",
+    "version",
+    "chunk_index",
+    "chunk_count",
+    "title",
+    "source",
+    "format",
+    "metadata",
+)
+"""Payload fields read when listing a document's points (everything but the text)."""
+
+METADATA_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+"""Metadata keys that may be filtered on (safe as a payload path ``metadata.<key>``)."""
+
+
+def chunk_point_id(document_id: str, version: str, chunk_index: int) -> str:
+    """Return the point id of a chunk: ``uuid5(namespace, "<doc>:<version>:<index>")``.
+
+    Deterministic, so re-writing a version overwrites its own points (idempotent).
+    """
+    return str(uuid.uuid5(CHUNK_ID_NAMESPACE, f"{document_id}:{version}:{chunk_index}"))
+
+
+@dataclass(frozen=True)
+class ChunkPoint:
+    """A chunk ready to store.
+
+    Attributes:
+        id: :func:`chunk_point_id` of the chunk.
+        dense: ``list[float]`` of length 384.
+        sparse: BM25 term weights.
+        payload: ``document_id``, ``version``, ``chunk_index``, ``chunk_count``,
+            ``title``, ``source``, ``heading_path``, ``text``, ``format``, ``metadata``,
+            ``indexed_at``.
+    """
+
+    id: str
+    dense: list[float]
+    sparse: SparseVector
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    """A point as read back: its id and (part of) its payload."""
+
+    id: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ScoredPoint:
+    """A search result: id, the store's score (cosine, BM25 or RRF) and payload."""
+
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class VectorQuery:
+    """A search to run.
+
+    Attributes:
+        mode: ``dense``, ``sparse`` or ``hybrid`` (both, fused by reciprocal rank).
+        dense: query vector (needed for ``dense`` and ``hybrid``).
+        sparse: query terms (needed for ``sparse`` and ``hybrid``).
+        limit: results to return.
+        filter: conditions every result meets.
+        prefetch_limit: candidates per vector before fusion (``hybrid`` only).
+        rrf_k: the RRF constant ``k`` (Cormack, Clarke, Buettcher, SIGIR 2009).
+    """
+
+    mode: SearchMode
+    dense: list[float] | None
+    sparse: SparseVector | None
+    limit: int
+    filter: MetadataFilter | None = None
+    prefetch_limit: int = 100
+    rrf_k: int = 60
+
+
+class VectorStore(Protocol):
+    """Port to a vector database holding chunk points."""
+
+    kind: str
+    """``"qdrant-edge"`` or ``"qdrant-server"`` (reported by ping)."""
+
+    async def open(self) -> None:
+        """Connect or load, creating the collection and payload indexes if missing."""
+        ...
+
+    async def close(self) -> None:
+        """Flush and release the store."""
+        ...
+
+    async def ping(self) -> bool:
+        """Whether the store answers a trivial read."""
+        ...
+
+    async def upsert(self, points: Sequence[ChunkPoint]) -> None:
+        """Insert or overwrite points; durable when it returns."""
+        ...
+
+    async def document_points(self, document_id: str) -> list[StoredPoint]:
+        """Every point of a document with its :data:`SUMMARY_FIELDS` payload."""
+        ...
+
+    async def delete_points(self, point_ids: Sequence[str]) -> None:
+        """Delete points by id; durable when it returns."""
+        ...
+
+    async def set_payload(self, point_ids: Sequence[str], payload: dict[str, Any]) -> None:
+        """Overwrite the given payload keys on points; durable when it returns."""
+        ...
+
+    async def search(self, query: VectorQuery) -> list[ScoredPoint]:
+        """Run a dense, sparse or hybrid search."""
+        ...
+
+    async def indexed_fields(self) -> set[str]:
+        """Payload fields that carry an index (diagnostics and contract tests)."""
+        ...
+
+
+def metadata_index_keys(points: Sequence[ChunkPoint]) -> dict[str, str]:
+    """Return filterable metadata keys of ``points`` and their index type.
+
+    Returns:
+        ``{"metadata.<key>": "keyword" | "integer" | "float" | "bool"}`` for keys that
+        match :data:`METADATA_KEY`; the first value seen decides the type.
+    """
+    found: dict[str, str] = {}
+    for point in points:
+        for key, value in (point.payload.get("metadata") or {}).items():
+            path = f"metadata.{key}"
+            if path in found or not METADATA_KEY.match(key):
+                continue
+            if isinstance(value, bool):
+                found[path] = "bool"
+            elif isinstance(value, int):
+                found[path] = "integer"
+            elif isinstance(value, float):
+                found[path] = "float"
+            else:
+                found[path] = "keyword"
+    return found

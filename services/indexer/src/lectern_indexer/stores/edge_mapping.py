@@ -1,0 +1,85 @@
+"""Translations from the ``VectorStore`` port's types to Qdrant Edge's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import qdrant_edge as qe
+
+from lectern.contracts import MetadataFilter
+from lectern_indexer.embedding import DENSE_DIMENSIONS
+from lectern_indexer.stores.base import DENSE_VECTOR, SPARSE_VECTOR, VectorQuery
+
+BOOL_SHADOW = "metadata_bool"
+"""Payload object mirroring boolean metadata as ``"true"``/``"false"`` keywords.
+
+qdrant-edge-py 0.9 converts ``MatchValue(True)`` to the integer 1, which never matches
+a stored boolean; boolean filters therefore match this keyword mirror instead."""
+
+
+def with_bool_shadow(payload: dict[str, Any]) -> dict[str, Any]:
+    """Add :data:`BOOL_SHADOW` to a payload that carries ``metadata``."""
+    metadata = payload.get("metadata")
+    if not isinstance(metadata, dict):
+        return payload
+    shadow = {k: "true" if v else "false" for k, v in metadata.items() if isinstance(v, bool)}
+    return {**payload, BOOL_SHADOW: shadow}
+
+
+def edge_config() -> qe.EdgeConfig:
+    """The shard layout: dense 384-d cosine vector and a BM25 sparse vector with IDF."""
+    return qe.EdgeConfig(
+        vectors={
+            DENSE_VECTOR: qe.EdgeVectorParams(size=DENSE_DIMENSIONS, distance=qe.Distance.Cosine)
+        },
+        sparse_vectors={SPARSE_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+    )
+
+
+def edge_filter(conditions: MetadataFilter | None) -> qe.Filter | None:
+    """Translate a :class:`MetadataFilter` into an Edge filter (``None`` when empty)."""
+    if conditions is None:
+        return None
+    must: list[Any] = []
+    if conditions.document_ids is not None:
+        must.append(
+            qe.FieldCondition("document_id", match=qe.MatchAny(list(conditions.document_ids)))
+        )
+    if conditions.sources is not None:
+        must.append(qe.FieldCondition("source", match=qe.MatchAny(list(conditions.sources))))
+    for key, value in (conditions.metadata or {}).items():
+        if isinstance(value, bool):
+            match = qe.MatchValue("true" if value else "false")
+            must.append(qe.FieldCondition(f"{BOOL_SHADOW}.{key}", match=match))
+        else:
+            must.append(qe.FieldCondition(f"metadata.{key}", match=qe.MatchValue(value)))
+    return qe.Filter(must=must) if must else None
+
+
+def query_request(query: VectorQuery) -> qe.QueryRequest:
+    """Build the Edge query: one nearest-neighbour search, or RRF over two prefetches."""
+    condition = edge_filter(query.filter)
+    dense = qe.Query.Nearest(query.dense, using=DENSE_VECTOR) if query.dense is not None else None
+    sparse = (
+        qe.Query.Nearest(
+            qe.SparseVector(query.sparse.indices, query.sparse.values), using=SPARSE_VECTOR
+        )
+        if query.sparse is not None
+        else None
+    )
+    if query.mode == "hybrid" and dense is not None and sparse is not None:
+        return qe.QueryRequest(
+            limit=query.limit,
+            prefetches=[
+                qe.Prefetch(limit=query.prefetch_limit, query=dense, filter=condition),
+                qe.Prefetch(limit=query.prefetch_limit, query=sparse, filter=condition),
+            ],
+            # The stub types Fusion.Rrf as a nested class, not a Fusion: it is accepted.
+            query=qe.Fusion.Rrf(k=query.rrf_k),  # type: ignore[arg-type]
+            filter=condition,
+            with_payload=True,
+        )
+    single = dense if query.mode == "dense" else sparse
+    if single is None:
+        raise ValueError(f"a {query.mode} search needs its query vector")
+    return qe.QueryRequest(limit=query.limit, query=single, filter=condition, with_payload=True)

@@ -1,0 +1,242 @@
+"""One contract, two adapters: Qdrant Edge (embedded) and the Qdrant server client.
+
+The server adapter runs against qdrant-client's local mode, which speaks the same client
+API. Vectors are small and hand-made, so these tests run at unit speed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from qdrant_client import AsyncQdrantClient
+
+from lectern.contracts import MetadataFilter
+from lectern_indexer.embedding import DENSE_DIMENSIONS, SparseVector
+from lectern_indexer.stores.base import (
+    ChunkPoint,
+    VectorQuery,
+    VectorStore,
+    chunk_point_id,
+)
+from lectern_indexer.stores.edge import QdrantEdgeStore
+from lectern_indexer.stores.server import QdrantServerStore
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning"),
+]
+
+
+def axis(*weights: tuple[int, float]) -> list[float]:
+    """A 384-d vector with the given (dimension, weight) entries."""
+    vector = [0.0] * DENSE_DIMENSIONS
+    for dimension, weight in weights:
+        vector[dimension] = weight
+    return vector
+
+
+def point(
+    document_id: str,
+    index: int,
+    dense: list[float],
+    terms: dict[int, float],
+    *,
+    version: str = "v1",
+    source: str | None = None,
+    metadata: dict[str, object] | None = None,
+) -> ChunkPoint:
+    return ChunkPoint(
+        id=chunk_point_id(document_id, version, index),
+        dense=dense,
+        sparse=SparseVector(list(terms), list(terms.values())),
+        payload={
+            "document_id": document_id,
+            "version": version,
+            "chunk_index": index,
+            "chunk_count": 1,
+            "title": document_id.title(),
+            "source": source,
+            "heading_path": ["H"],
+            "text": f"text of {document_id} #{index}",
+            "format": "text",
+            "metadata": metadata or {},
+            "indexed_at": "2026-01-01T00:00:00+00:00",
+        },
+    )
+
+
+CORPUS = [
+    point(
+        "alpha",
+        0,
+        axis((0, 1.0)),
+        {1: 1.0, 7: 1.0},
+        source="s/a",
+        metadata={"lang": "en", "level": 1, "draft": False, "tags": ["x", "y"]},
+    ),
+    point(
+        "beta",
+        0,
+        axis((0, 0.8), (1, 0.6)),
+        {1: 1.0, 2: 1.0},
+        source="s/b",
+        metadata={"lang": "de", "level": 2, "draft": True, "tags": ["y"]},
+    ),
+    point(
+        "gamma",
+        0,
+        axis((1, 1.0)),
+        {1: 1.0, 3: 1.0},
+        source="s/c",
+        metadata={"lang": "en", "level": 2, "draft": False},
+    ),
+]
+
+
+@pytest.fixture(params=["edge", "server"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[VectorStore]:
+    adapter: VectorStore
+    if request.param == "edge":
+        adapter = QdrantEdgeStore(tmp_path / "shard")
+    else:
+        client = AsyncQdrantClient(location=":memory:")
+        adapter = QdrantServerStore(client, "contract")
+        _record_index_requests(client, adapter)
+    await adapter.open()
+    await adapter.upsert(CORPUS)
+    try:
+        yield adapter
+    finally:
+        await adapter.close()
+
+
+def _record_index_requests(client: AsyncQdrantClient, store: QdrantServerStore) -> None:
+    """Local mode accepts payload indexes but never reports them: record the requests."""
+    created: set[str] = set()
+    original = client.create_payload_index
+
+    async def create_payload_index(collection_name: str, field_name: str, **kwargs: Any) -> Any:
+        created.add(field_name)
+        return await original(collection_name, field_name=field_name, **kwargs)
+
+    client.create_payload_index = create_payload_index  # type: ignore[method-assign]
+    store.indexed_fields = lambda: _as_awaitable(created)  # type: ignore[method-assign]
+
+
+async def _as_awaitable(value: set[str]) -> set[str]:
+    return set(value)
+
+
+def query(
+    mode: str, dense: list[float] | None = None, terms: dict[int, float] | None = None, **kw: object
+) -> VectorQuery:
+    sparse = SparseVector(list(terms), list(terms.values())) if terms is not None else None
+    return VectorQuery(mode=mode, dense=dense, sparse=sparse, limit=int(kw.pop("limit", 10)), **kw)  # type: ignore[arg-type]
+
+
+async def test_ping_and_payload_indexes(store: VectorStore):
+    assert await store.ping() is True
+    fields = await store.indexed_fields()
+    assert {"document_id", "version", "source", "format", "chunk_index"} <= fields
+    assert {"metadata.lang", "metadata.level", "metadata.draft", "metadata.tags"} <= fields
+
+
+async def test_dense_ranks_by_cosine(store: VectorStore):
+    hits = await store.search(query("dense", dense=axis((0, 1.0))))
+    assert [h.payload["document_id"] for h in hits] == ["alpha", "beta", "gamma"]
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert hits[0].payload["text"] == "text of alpha #0"
+    assert hits[0].id == chunk_point_id("alpha", "v1", 0)
+
+
+async def test_sparse_applies_idf(store: VectorStore):
+    # Term 1 is in every document; term 3 only in gamma: with IDF, gamma wins.
+    hits = await store.search(query("sparse", terms={1: 1.0, 3: 1.0}))
+    assert hits[0].payload["document_id"] == "gamma"
+    assert {h.payload["document_id"] for h in hits} == {"alpha", "beta", "gamma"}
+
+
+async def test_hybrid_fuses_both_rankings(store: VectorStore):
+    hits = await store.search(query("hybrid", dense=axis((1, 1.0)), terms={2: 1.0}, rrf_k=60))
+    ranked = [h.payload["document_id"] for h in hits]
+    # beta is 2nd by dense and 1st by sparse; gamma 1st by dense only.
+    assert set(ranked[:2]) == {"beta", "gamma"}
+    assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
+    assert hits[0].score < 1.0  # an RRF score, not a cosine
+
+
+@pytest.mark.parametrize(
+    ("conditions", "expected"),
+    [
+        (MetadataFilter(document_ids=["beta", "gamma"]), {"beta", "gamma"}),
+        (MetadataFilter(sources=["s/a"]), {"alpha"}),
+        (MetadataFilter(metadata={"lang": "en"}), {"alpha", "gamma"}),
+        (MetadataFilter(metadata={"level": 2, "lang": "en"}), {"gamma"}),
+        (MetadataFilter(metadata={"draft": True}), {"beta"}),
+        (MetadataFilter(metadata={"tags": "y"}), {"alpha", "beta"}),
+        (MetadataFilter(document_ids=["alpha"], metadata={"lang": "de"}), set()),
+    ],
+)
+@pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
+async def test_filters_hold_in_every_mode(
+    store: VectorStore, mode: str, conditions: MetadataFilter, expected: set[str]
+):
+    hits = await store.search(query(mode, dense=axis((0, 1.0)), terms={1: 1.0}, filter=conditions))
+    assert {h.payload["document_id"] for h in hits} == expected
+
+
+async def test_document_points_lists_one_document_without_text(store: VectorStore):
+    points = await store.document_points("beta")
+    assert [p.id for p in points] == [chunk_point_id("beta", "v1", 0)]
+    assert points[0].payload["version"] == "v1"
+    assert points[0].payload["metadata"]["lang"] == "de"
+    assert "text" not in points[0].payload
+    assert await store.document_points("nope") == []
+
+
+async def test_upsert_is_idempotent_and_delete_removes(store: VectorStore):
+    await store.upsert(CORPUS)
+    assert len(await store.document_points("alpha")) == 1
+    await store.upsert([point("alpha", 1, axis((2, 1.0)), {9: 1.0}, version="v2")])
+    assert {p.payload["version"] for p in await store.document_points("alpha")} == {"v1", "v2"}
+    await store.delete_points([chunk_point_id("alpha", "v1", 0)])
+    remaining = await store.document_points("alpha")
+    assert [p.payload["version"] for p in remaining] == ["v2"]
+    hits = await store.search(query("dense", dense=axis((0, 1.0))))
+    assert chunk_point_id("alpha", "v1", 0) not in {h.id for h in hits}
+
+
+async def test_set_payload_changes_what_filters_see(store: VectorStore):
+    await store.set_payload(
+        [chunk_point_id("gamma", "v1", 0)], {"metadata": {"lang": "fr"}, "source": "s/z"}
+    )
+    hits = await store.search(
+        query("dense", dense=axis((1, 1.0)), filter=MetadataFilter(metadata={"lang": "fr"}))
+    )
+    assert [h.payload["document_id"] for h in hits] == ["gamma"]
+    assert hits[0].payload["source"] == "s/z"
+    assert hits[0].payload["text"] == "text of gamma #0"
+
+
+async def test_many_points_page_through_document_points(store: VectorStore):
+    many = [point("big", i, axis((i % 300, 1.0)), {i: 1.0}) for i in range(1200)]
+    await store.upsert(many)
+    assert len(await store.document_points("big")) == 1200
+
+
+async def test_edge_data_survives_reopen(tmp_path: Path):
+    first = QdrantEdgeStore(tmp_path / "shard")
+    await first.open()
+    await first.upsert(CORPUS)
+    await first.close()
+    second = QdrantEdgeStore(tmp_path / "shard")
+    await second.open()
+    try:
+        assert len(await second.document_points("alpha")) == 1
+        assert "metadata.lang" in await second.indexed_fields()
+    finally:
+        await second.close()
