@@ -10,6 +10,8 @@ Runs on a fresh RabbitMQ vhost and two fresh databases (dropped afterwards):
 4. writes the same rows with asyncpg ``copy_records_to_table`` into the ``events`` table
    of the second database (same schema and partitions, no projections, one process):
    the baseline rate;
+   Publishing can be split over ``--publishers`` processes (default 1), as several gateway
+   replicas would publish (on 2 cores this adds no throughput: CPU is the limit).
 5. (unless ``--no-backlog``) publishes the same number of new events while no
    session-logger runs, then starts one and measures from its first stored row to the
    last: the consumer's own rate when the publisher is not the limit.
@@ -26,11 +28,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -167,7 +171,35 @@ async def publish_all(amqp_url: str, bodies: list[tuple[str, bytes, str]]) -> fl
         return time.perf_counter() - started
 
 
-async def end_to_end(amqp_url: str, database_url: str, events: list[Event]) -> dict[str, float]:
+def _publish_slice(amqp_url: str, bodies: list[tuple[str, bytes, str]]) -> float:
+    """Entry point of a publisher process: publish one slice with confirms."""
+    return asyncio.run(publish_all(amqp_url, bodies))
+
+
+async def publish_in_processes(
+    amqp_url: str, bodies: list[tuple[str, bytes, str]], publishers: int
+) -> float:
+    """Publish ``bodies`` from ``publishers`` processes at once, as gateway replicas would.
+
+    Returns:
+        Seconds from the first publish until the last process's last confirm.
+    """
+    if publishers <= 1:
+        return await publish_all(amqp_url, bodies)
+    slices = [bodies[i::publishers] for i in range(publishers)]
+    started = time.perf_counter()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(publishers, mp_context=context) as pool:
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(loop.run_in_executor(pool, _publish_slice, amqp_url, part) for part in slices)
+        )
+    return time.perf_counter() - started
+
+
+async def end_to_end(
+    amqp_url: str, database_url: str, events: list[Event], publishers: int
+) -> dict[str, float]:
     bodies = [(e.event_type, e.model_dump_json().encode(), str(e.event_id)) for e in events]
     process = start_service(amqp_url, database_url)
     try:
@@ -175,7 +207,7 @@ async def end_to_end(amqp_url: str, database_url: str, events: list[Event]) -> d
         connection = await asyncpg.connect(database_url)
         try:
             started = time.perf_counter()
-            publish_task = asyncio.create_task(publish_all(amqp_url, bodies))
+            publish_task = asyncio.create_task(publish_in_processes(amqp_url, bodies, publishers))
             while await count_rows(connection) < len(events):
                 if publish_task.done() and publish_task.exception():
                     raise publish_task.exception()  # type: ignore[misc]
@@ -266,13 +298,13 @@ async def raw_copy(database_url: str, events: list[Event]) -> dict[str, float]:
     return {"seconds": elapsed, "rate": len(events) / elapsed}
 
 
-async def main(count: int, backlog: bool) -> None:
+async def main(count: int, backlog: bool, publishers: int) -> None:
     vhost, amqp_url = make_vhost()
     names = [f"session_logger_bench_{uuid.uuid4().hex[:8]}" for _ in range(3)]
     urls = [with_path(POSTGRES, "/" + name) for name in names]
     events = make_events(count)
     try:
-        service = await end_to_end(amqp_url, urls[0], events)
+        service = await end_to_end(amqp_url, urls[0], events, publishers)
         await run(BINARY, "migrate", database_url=urls[1])
         await run(BINARY, "retention", database_url=urls[1])  # the same partitions
         copy = await raw_copy(urls[1], events)
@@ -285,6 +317,7 @@ async def main(count: int, backlog: bool) -> None:
             await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     report: dict[str, Any] = {
         "events": count,
+        "publishers": publishers,
         "end_to_end_s": round(service["seconds"], 2),
         "end_to_end_events_per_s": round(service["rate"]),
         "publish_with_confirms_s": round(service["publish_s"], 2),
@@ -308,5 +341,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--no-backlog", action="store_true", help="skip the backlog drain")
+    parser.add_argument(
+        "--publishers", type=int, default=1, help="publisher processes (gateway replicas)"
+    )
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.events, not arguments.no_backlog))
+    asyncio.run(main(arguments.events, not arguments.no_backlog, arguments.publishers))
