@@ -15,6 +15,9 @@ from lectern import topology
 from lectern.contracts import Event, Message
 from lectern.retry import declare_retry_queues
 
+FASTSTREAM_LOGGER = "lectern.faststream"
+"""Standard-library logger FastStream writes to (formatted by :mod:`lectern.logging`)."""
+
 
 def create_broker(url: str, *, prefetch_count: int | None = None, **kwargs: Any) -> RabbitBroker:
     """Create a FastStream broker whose default channel confirms and raises on returns.

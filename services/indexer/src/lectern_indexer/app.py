@@ -9,13 +9,14 @@ messages finish (up to ``SHUTDOWN_GRACE_S``), then closes the store.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from faststream import AckPolicy, FastStream
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 
 from lectern import topology
-from lectern.broker import create_broker, declare_topology
+from lectern.broker import FASTSTREAM_LOGGER, create_broker, declare_topology
 from lectern.contracts import PingResponse, RpcError, SearchResponse
 from lectern.logging import get_logger
 from lectern.retry import declare_retry_queues
@@ -158,6 +159,7 @@ def create_app(settings: IndexerSettings, runtime: IndexerRuntime | None = None)
     runtime = runtime or IndexerRuntime(settings)
     return FastStream(
         runtime.broker,
+        logger=logging.getLogger(FASTSTREAM_LOGGER),
         on_startup=[runtime.open],
         after_startup=[runtime.declare],
         after_shutdown=[runtime.close],
