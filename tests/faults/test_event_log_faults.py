@@ -227,3 +227,38 @@ async def test_poison_message_is_dead_lettered_after_the_delivery_limit(
     assert counts.lost == 0
     assert counts.duplicated == 0
     assert services.processes["session-logger"].running
+
+
+async def test_sigterm_finishes_and_acknowledges_what_it_holds(
+    fault_env: dict[str, str], services: ServiceGroup
+):
+    url, database_url = fault_env["RABBITMQ_URL"], fault_env["DATABASE_URL"]
+    events = search_events(3000)
+    ledger = Ledger()
+    await publish_all(url, events, ledger, window=200)
+    logger = services.start("session-logger", fault_env | {"BATCH_SIZE": "200"})
+    await asyncio.to_thread(
+        wait_until,
+        lambda: len(asyncio.run(stored_event_ids(database_url))) >= 400,
+        timeout=120,
+    )
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    code = await asyncio.to_thread(logger.terminate, 30)
+    took = loop.time() - started
+    committed = len(await stored_event_ids(database_url))
+    queued = await queue_depth(url, topology.SESSION_LOGGER_EVENTS_QUEUE)
+    print(
+        f"sigterm: exit {code} after {took:.2f} s (grace {fault_env['SHUTDOWN_GRACE_S']} s); "
+        f"{committed} stored + {queued} still queued = {committed + queued} of {len(events)}"
+    )
+    assert code == 0
+    assert took < float(fault_env["SHUTDOWN_GRACE_S"])
+    assert committed + queued == len(events)  # every stored event was acknowledged
+    await asyncio.to_thread(logger.start)
+    stored = await wait_stored(database_url, len(events), timeout=120)
+    counts = count_outcomes(
+        "sigterm-session-logger", sent=ledger.sent, confirmed=ledger.confirmed, stored=stored
+    )
+    assert counts.ok
+    assert counts.duplicated == 0
