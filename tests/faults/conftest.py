@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.faults.harness import (
+    REPORTED,
     PostgresCluster,
     RabbitNode,
     ServiceGroup,
@@ -134,3 +135,11 @@ def services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service
         group.close()
         if request.node.stash.get(FAILED_KEY, False) and group.processes:
             print(group.log_tails())
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print every fault scenario's counts at the end of the run, pass or fail."""
+    if REPORTED:
+        terminalreporter.section("fault-suite counts")
+        for line in REPORTED:
+            terminalreporter.write_line(line)

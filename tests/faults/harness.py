@@ -1234,6 +1234,16 @@ class Counts:
         return self.line
 
 
+REPORTED: list[str] = []
+"""Every line passed to :func:`report` in this run (printed in pytest's summary)."""
+
+
+def report(line: str) -> None:
+    """Print a scenario's figures and keep them for the end-of-run summary."""
+    REPORTED.append(line)
+    print(line, flush=True)
+
+
 def count_outcomes(
     scenario: str,
     *,
@@ -1277,7 +1287,7 @@ def count_outcomes(
         unexpected_ids=tuple(sorted(unexpected)[:20]),
     )
     if echo:
-        print(counts.line, flush=True)
+        report(counts.line)
     return counts
 
 

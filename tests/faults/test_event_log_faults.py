@@ -25,6 +25,7 @@ from tests.faults.harness import (
     RabbitNode,
     ServiceGroup,
     count_outcomes,
+    report,
     wait_until,
 )
 
@@ -99,7 +100,7 @@ async def test_rabbitmq_restart_while_events_flow(
     counts = count_outcomes(
         "rabbitmq-restart", sent=ledger.sent, confirmed=ledger.confirmed, stored=stored
     )
-    print(
+    report(
         f"rabbitmq-restart: /health/ready while down {while_down.status_code} in "
         f"{ready_took:.2f} s; search while down {search_down.status_code}; "
         f"search after {search_after.status_code}; consumers after restart "
@@ -154,7 +155,7 @@ async def test_same_event_three_times_is_one_row(fault_env: dict[str, str], serv
         stored=stored,
     )
     rows = stored.count(str(event.event_id))
-    print(f"same-event-three-times: published 3 copies, rows for it: {rows}")
+    report(f"same-event-three-times: published 3 copies, rows for it: {rows}")
     assert rows == 1
     assert counts.lost == 0
     assert counts.duplicated == 0
@@ -176,7 +177,7 @@ async def test_crash_after_commit_before_ack_changes_nothing(
     assert crashing.returncode == CRASH_EXIT_CODE
     committed = len(await stored_event_ids(database_url))
     still_queued = await queue_depth(url, topology.SESSION_LOGGER_EVENTS_QUEUE)
-    print(
+    report(
         f"crash-after-commit: {committed} rows committed, {still_queued} of {len(events)} "
         f"messages still in the queue (committed but never acknowledged: "
         f"{committed + still_queued - len(events)})"
@@ -217,7 +218,7 @@ async def test_poison_message_is_dead_lettered_after_the_delivery_limit(
         confirmed=ledger.confirmed,
         stored=[*stored, *dead_ids],
     )
-    print(
+    report(
         f"poison-message: dead-lettered {dead_ids} reason={reason} "
         f"deliveries={delivery_count}; {len(stored)} other events stored"
     )
@@ -248,7 +249,7 @@ async def test_sigterm_finishes_and_acknowledges_what_it_holds(
     took = loop.time() - started
     committed = len(await stored_event_ids(database_url))
     queued = await queue_depth(url, topology.SESSION_LOGGER_EVENTS_QUEUE)
-    print(
+    report(
         f"sigterm: exit {code} after {took:.2f} s (grace {fault_env['SHUTDOWN_GRACE_S']} s); "
         f"{committed} stored + {queued} still queued = {committed + queued} of {len(events)}"
     )

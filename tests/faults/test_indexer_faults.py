@@ -18,7 +18,7 @@ from lectern_indexer.settings import IndexerSettings
 from lectern_indexer.stores import create_store
 from tests.conftest import DENSE_MODEL_PATH, GAZEBO_CORPUS
 from tests.faults.clients import Ledger, publish_all, queue_depth, recording
-from tests.faults.harness import RA_DIRECTORY_SAVE_S, ServiceGroup, count_outcomes
+from tests.faults.harness import RA_DIRECTORY_SAVE_S, ServiceGroup, count_outcomes, report
 
 pytestmark = pytest.mark.faults
 
@@ -106,7 +106,7 @@ async def test_kill_9_indexer_mid_ingest_loses_and_duplicates_nothing(
         stored=complete,
     )
     total_points = sum(len(vs) for vs in points.values())
-    print(
+    report(
         f"indexer-kill-9: killed after {killed_after} documents; points={total_points} "
         f"expected={sum(expected.values())} extra={extra_points}"
     )
@@ -146,7 +146,7 @@ async def test_search_is_503_while_the_indexer_is_away_and_commands_wait(
             )
             assert accepted.status_code == 202
         waiting = await queue_depth(fault_env["RABBITMQ_URL"], topology.INDEXER_COMMANDS_QUEUE)
-        print(
+        report(
             f"indexer-away: search answered {response.status_code} in {elapsed:.2f} s; "
             f"{waiting} ingest commands waiting in {topology.INDEXER_COMMANDS_QUEUE}"
         )
