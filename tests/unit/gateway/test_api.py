@@ -415,3 +415,47 @@ def test_event_catalogue_is_served(client: TestClient[Any]):
     assert "lectern.events:document.indexed" in document["channels"]
     assert "IngestDocument" in document["components"]["schemas"]
     assert "guest" not in str(document["servers"])
+
+
+def test_upload_picks_the_format_from_the_file_name(
+    client: TestClient[Any], backends: FakeBackends
+):
+    response = client.post(
+        "/v1/documents/upload",
+        files={"file": ("install_osx.md", b"# Install\n\nbrew install gz", "text/plain")},
+        data={"metadata": '{"platform": "macos"}'},
+    )
+    assert response.status_code == 202, response.text
+    command = backends.commands[0][0]
+    assert isinstance(command, IngestDocument)
+    assert command.format == "markdown"
+    assert command.title == "install_osx"
+    assert command.source == "install_osx.md"
+    assert command.metadata == {"platform": "macos"}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "data", "status"),
+    [
+        ("report.pdf", b"%PDF-1.7", {}, 415),
+        ("notes.txt", b"\xff\xfe\x00bad", {}, 400),
+        ("notes.txt", b"fine", {"metadata": "[1, 2"}, 400),
+        ("notes.txt", b"x" * 1001, {}, 413),
+    ],
+)
+def test_bad_uploads_are_problems(
+    client: TestClient[Any],
+    backends: FakeBackends,
+    name: str,
+    content: bytes,
+    data: dict[str, str],
+    status: int,
+):
+    response = client.post(
+        "/v1/documents/upload",
+        files={"file": (name, content, "application/octet-stream")},
+        data=data,
+    )
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert backends.commands == []

@@ -46,6 +46,12 @@ class PayloadTooLargeError(GatewayError):
     status, title, type_ = 413, "Payload too large", "payload-too-large"
 
 
+class UnsupportedFormatError(GatewayError):
+    """The uploaded document's format is not Markdown, HTML or plain text (415)."""
+
+    status, title, type_ = 415, "Unsupported media type", "unsupported-format"
+
+
 class NotFoundError(GatewayError):
     """The addressed resource does not exist (404)."""
 

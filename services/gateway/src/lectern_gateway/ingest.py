@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import PurePosixPath
 from uuid import uuid4
+
+import pydantic
 
 from lectern.contracts import (
     DeleteDocument,
     DocumentAccepted,
+    DocumentFormat,
     IngestDocument,
     content_version,
     normalise_content,
 )
 from lectern_gateway.backends import Backends
-from lectern_gateway.errors import InvalidInputError, PayloadTooLargeError
-from lectern_gateway.schemas import DocumentAcceptedBody, IngestDocumentBody
+from lectern_gateway.errors import (
+    InvalidInputError,
+    PayloadTooLargeError,
+    UnsupportedFormatError,
+)
+from lectern_gateway.schemas import DocumentAcceptedBody, IngestDocumentBody, UploadForm
 
 
 async def accept_document(
@@ -68,3 +77,59 @@ async def delete_document(backends: Backends, document_id: str, request_id: str)
     """Queue the removal of every chunk of ``document_id`` (``DeleteDocument``)."""
     command = DeleteDocument(correlation_id=request_id, document_id=document_id)
     await backends.publish_command(command, DeleteDocument.ROUTING_KEY)
+
+
+EXTENSION_FORMATS: dict[str, DocumentFormat] = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".txt": "text",
+}
+CONTENT_TYPE_FORMATS: dict[str, DocumentFormat] = {
+    "text/markdown": "markdown",
+    "text/html": "html",
+    "text/plain": "text",
+}
+
+
+async def accept_upload(
+    backends: Backends, form: UploadForm, request_id: str
+) -> DocumentAcceptedBody:
+    """Accept an uploaded file: pick its format, decode it as UTF-8, then ingest it.
+
+    Raises:
+        UnsupportedFormatError: neither extension nor content type names a known format.
+        PayloadTooLargeError: the file is over ``MAX_DOCUMENT_BYTES``.
+        InvalidInputError: not UTF-8 text, or ``metadata`` is not a JSON object.
+    """
+    name = form.file.filename or ""
+    suffix = PurePosixPath(name).suffix.lower()
+    content_type = (form.file.content_type or "").split(";")[0].strip().lower()
+    document_format = EXTENSION_FORMATS.get(suffix) or CONTENT_TYPE_FORMATS.get(content_type)
+    if document_format is None:
+        raise UnsupportedFormatError(
+            f"cannot tell the format of {name!r} ({content_type or 'no content type'}); "
+            "send .md, .html or .txt"
+        )
+    raw = await form.file.read(backends.settings.max_document_bytes + 1)
+    if len(raw) > backends.settings.max_document_bytes:
+        raise PayloadTooLargeError(
+            f"the file is over the {backends.settings.max_document_bytes}-byte limit"
+        )
+    try:
+        content = raw.decode("utf-8")
+        metadata = json.loads(form.metadata) if form.metadata else {}
+        body = IngestDocumentBody(
+            document_id=form.document_id or None,
+            title=form.title or PurePosixPath(name).stem or "untitled",
+            source=form.source or name or None,
+            format=document_format,
+            content=content,
+            metadata=metadata,
+        )
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"the file is not UTF-8 text (byte {exc.start})") from exc
+    except (json.JSONDecodeError, pydantic.ValidationError) as exc:
+        raise InvalidInputError(f"invalid upload fields: {exc}") from exc
+    return await accept_document(backends, body, request_id)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from litestar.datastructures import UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from lectern.contracts import (
@@ -29,6 +32,21 @@ class IngestDocumentBody(BaseModel):
     format: DocumentFormat
     content: str = Field(min_length=1)
     metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=64)
+
+
+@dataclass
+class UploadForm:
+    """``POST /v1/documents/upload`` (multipart): a file, with optional fields.
+
+    The format follows the file name's extension (``.md``, ``.markdown``, ``.html``,
+    ``.htm``, ``.txt``) or, failing that, its content type; ``metadata`` is a JSON object.
+    """
+
+    file: UploadFile
+    document_id: str | None = None
+    title: str | None = None
+    source: str | None = None
+    metadata: str | None = None
 
 
 class DocumentAcceptedBody(BaseModel):

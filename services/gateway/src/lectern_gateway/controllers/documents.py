@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, JSONBody, PathParameter
+from litestar.params import FromQuery, JSONBody, MultipartBody, PathParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from lectern.contracts import DocumentId
@@ -15,7 +15,7 @@ from lectern_gateway import ingest, reads
 from lectern_gateway.auth import require_api_key
 from lectern_gateway.backends import Backends
 from lectern_gateway.controllers.reads import After, Limit
-from lectern_gateway.schemas import DocumentAcceptedBody, IngestDocumentBody
+from lectern_gateway.schemas import DocumentAcceptedBody, IngestDocumentBody, UploadForm
 
 
 class DocumentController(Controller):
@@ -33,6 +33,21 @@ class DocumentController(Controller):
     ) -> DocumentAcceptedBody:
         """Queue a document for indexing; answers ``202`` with its id and version."""
         return await ingest.accept_document(backends, data, request.state.request_id)
+
+    @post(
+        "/upload",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Ingest an uploaded file",
+        guards=[require_api_key],
+    )
+    async def upload_document(
+        self,
+        data: MultipartBody[UploadForm],
+        backends: NamedDependency[Backends],
+        request: Request[Any, Any, Any],
+    ) -> DocumentAcceptedBody:
+        """Queue an uploaded ``.md``, ``.html`` or ``.txt`` file; answers ``202``."""
+        return await ingest.accept_upload(backends, data, request.state.request_id)
 
     @delete(
         "/{document_id:path}",
