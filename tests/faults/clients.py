@@ -53,7 +53,7 @@ async def publish_all(
     """
     broker = create_broker(amqp_url, fail_fast=True, reconnect_interval=0.5)
     await broker.connect()
-    await declare_topology(broker)
+    await declare_topology(amqp_url)
     try:
         async with asyncio.timeout(give_up_s):
             for start in range(0, len(messages), window):

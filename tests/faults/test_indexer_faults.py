@@ -99,10 +99,11 @@ async def test_kill_9_indexer_mid_ingest_loses_and_duplicates_nothing(
     extra_points = sum(
         len(vs) - expected[doc] for doc, vs in points.items() if len(vs) > expected[doc]
     )
+    document_of = {str(c.event_id): c.document_id for c in commands}
     counts = count_outcomes(
         "indexer-kill-9",
-        sent=ledger.sent,
-        confirmed=[c.document_id for c in commands if str(c.event_id) in ledger.confirmed],
+        sent=[document_of[i] for i in ledger.sent],
+        confirmed=[document_of[i] for i in ledger.confirmed],
         stored=complete,
     )
     total_points = sum(len(vs) for vs in points.values())

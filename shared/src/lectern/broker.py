@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from faststream.rabbit import Channel, RabbitBroker
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractQueue
+from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 
 from lectern import topology
 from lectern.contracts import Event, Message
-from lectern.retry import declare_retry_queues
+from lectern.retry import RETRY_DELAYS_MS, retry_queue
 
 FASTSTREAM_LOGGER = "lectern.faststream"
 """Standard-library logger FastStream writes to (formatted by :mod:`lectern.logging`)."""
@@ -34,31 +36,52 @@ def create_broker(url: str, *, prefetch_count: int | None = None, **kwargs: Any)
     return RabbitBroker(url, default_channel=channel, **kwargs)
 
 
-async def declare_topology(broker: RabbitBroker) -> None:
+async def declare_topology(url: str) -> None:
     """Declare every exchange, work queue, dead-letter queue and binding (idempotent).
 
     Any service may call it at start-up, so a publish is routable (mandatory routing)
     even before the consuming service first started. Each work queue gets its
     dead-letter queue and its back-off retry tiers (:mod:`lectern.retry`).
+
+    Declares on a short-lived connection of its own: FastStream caches a queue declared
+    through a broker together with the channel that declared it, and its subscribers
+    would then consume on that channel, without their own prefetch limits.
+
+    Args:
+        url: AMQP URL of the broker (and vhost).
+
+    Raises:
+        aio_pika.exceptions.AMQPError: the broker refused a declaration (for example a
+            queue that exists with other arguments).
     """
-    for exchange in (
-        topology.commands_exchange,
-        topology.events_exchange,
-        topology.dead_letter_exchange,
-    ):
-        await broker.declare_exchange(exchange)
-    work_queues = (
-        (topology.indexer_commands_queue, topology.COMMANDS_EXCHANGE_NAME, "document.*"),
-        (topology.session_logger_events_queue, topology.EVENTS_EXCHANGE_NAME, "#"),
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        for exchange in (
+            topology.commands_exchange,
+            topology.events_exchange,
+            topology.dead_letter_exchange,
+        ):
+            await channel.declare_exchange(exchange.name, aio_pika.ExchangeType.TOPIC, durable=True)
+        work_queues = (
+            (topology.indexer_commands_queue, topology.COMMANDS_EXCHANGE_NAME, "document.*"),
+            (topology.session_logger_events_queue, topology.EVENTS_EXCHANGE_NAME, "#"),
+        )
+        for queue, exchange_name, routing_key in work_queues:
+            declared = await _declare(channel, queue)
+            await declared.bind(exchange_name, routing_key=routing_key)
+            dlq = await _declare(channel, topology.dead_letter_queue(queue.name))
+            await dlq.bind(topology.DLX_NAME, routing_key=queue.name)
+            for delay_ms in RETRY_DELAYS_MS:
+                await _declare(channel, retry_queue(queue.name, delay_ms))
+        for rpc_queue in (topology.indexer_rpc_queue, topology.session_logger_rpc_queue):
+            await _declare(channel, rpc_queue)
+
+
+async def _declare(channel: AbstractChannel, queue: RabbitQueue) -> AbstractQueue:
+    return await channel.declare_queue(
+        queue.name, durable=queue.durable, arguments=dict(queue.arguments or {})
     )
-    for queue, exchange_name, routing_key in work_queues:
-        declared = await broker.declare_queue(queue)
-        await declared.bind(exchange_name, routing_key=routing_key)
-        dlq = await broker.declare_queue(topology.dead_letter_queue(queue.name))
-        await dlq.bind(topology.DLX_NAME, routing_key=queue.name)
-        await declare_retry_queues(broker, queue.name)
-    for rpc_queue in (topology.indexer_rpc_queue, topology.session_logger_rpc_queue):
-        await broker.declare_queue(rpc_queue)
 
 
 async def publish_event(broker: RabbitBroker, event: Event, *, timeout: float = 10.0) -> None:

@@ -56,12 +56,6 @@ def attempt_of(headers: Mapping[str, Any] | None) -> int:
         return 0
 
 
-async def declare_retry_queues(broker: RabbitBroker, work_queue: str) -> None:
-    """Declare every back-off tier of ``work_queue`` (idempotent)."""
-    for delay_ms in RETRY_DELAYS_MS:
-        await broker.declare_queue(retry_queue(work_queue, delay_ms))
-
-
 async def schedule_retry(
     broker: RabbitBroker,
     *,

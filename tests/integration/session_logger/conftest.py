@@ -62,7 +62,7 @@ async def service(settings: SessionLoggerSettings) -> AsyncIterator[FastStream]:
 async def publisher(amqp_url: str) -> AsyncIterator[RabbitBroker]:
     broker = create_broker(amqp_url)
     await broker.connect()
-    await declare_topology(broker)
+    await declare_topology(amqp_url)
     yield broker
     await broker.stop()
 

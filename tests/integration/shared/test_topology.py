@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 async def broker(amqp_url: str) -> AsyncIterator[RabbitBroker]:
     rabbit = create_broker(amqp_url)
     await rabbit.connect()
-    await declare_topology(rabbit)
+    await declare_topology(amqp_url)
     yield rabbit
     await rabbit.stop()
 
@@ -42,8 +42,8 @@ async def _get(
     raise AssertionError(f"nothing arrived in {queue_name} within {wait_s} s")
 
 
-async def test_declaring_twice_is_harmless(broker: RabbitBroker):
-    await declare_topology(broker)
+async def test_declaring_twice_is_harmless(broker: RabbitBroker, amqp_url: str):
+    await declare_topology(amqp_url)
 
 
 async def test_events_are_persistent_and_routed(broker: RabbitBroker, amqp_url: str):

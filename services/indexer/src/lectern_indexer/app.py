@@ -19,7 +19,6 @@ from lectern import topology
 from lectern.broker import FASTSTREAM_LOGGER, create_broker, declare_topology
 from lectern.contracts import PingResponse, RpcError, SearchResponse
 from lectern.logging import get_logger
-from lectern.retry import declare_retry_queues
 from lectern_indexer.chunking import Chunker, WordPieceCounter
 from lectern_indexer.consumers import CommandConsumer, answer_rpc
 from lectern_indexer.embedding import Embedder, FastembedEmbedder
@@ -99,14 +98,10 @@ class IndexerRuntime:
     async def declare(self) -> None:
         """Declare the topology and retry queues, then let commands through.
 
-        Runs after the subscribers started: FastStream caches a declared queue with the
-        channel that declared it, so declaring the work queues first would make the
-        subscribers consume on the default channel, without their prefetch limits.
         Commands wait for this step, so events are only published once
         ``lectern.events`` and its bindings exist.
         """
-        await declare_topology(self.broker)
-        await declare_retry_queues(self.broker, topology.INDEXER_COMMANDS_QUEUE)
+        await declare_topology(str(self.settings.rabbitmq_url))
         self._topology_ready.set()
         log.info(
             "indexer.ready",
