@@ -12,13 +12,17 @@ export SPARSE_MODEL_PATH ?= $(MODELS_DIR)/bm25
 endif
 export QDRANT_PATH ?= $(CURDIR)/data/qdrant
 
-UV ?= uv
-RUN := $(UV) run --frozen
+# uv from PATH, else installed from PyPI on first use (scripts/ensure-uv.sh); looked up once.
+UV ?= $(eval UV := $$(shell scripts/ensure-uv.sh))$(UV)
+RUN = $(UV) run --frozen
 
-.PHONY: help install up demo test test-unit lint format eval bench retention asyncapi
+.PHONY: help bootstrap install up demo test test-unit lint format eval bench retention asyncapi
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+bootstrap:  ## Get uv if missing, sync from the lock, start RabbitMQ/PostgreSQL/Redis if stopped
+	scripts/bootstrap.sh
 
 install:  ## Install every package and tool from the lock (uv sync)
 	$(UV) sync --frozen --all-packages
@@ -26,10 +30,10 @@ install:  ## Install every package and tool from the lock (uv sync)
 up: install  ## Start gateway (:8000), indexer and session-logger in the foreground; Ctrl-C stops all
 	$(RUN) honcho start -f Procfile
 
-demo: install  ## Start the stack, ingest examples/corpus, ask questions, print hits and event counts
+demo: bootstrap  ## Start the stack, ingest examples/corpus, ask questions, print hits and event counts
 	$(RUN) python examples/demo.py
 
-test: install  ## The whole test suite (unit, integration, e2e, faults)
+test: bootstrap  ## The whole test suite (unit, integration, e2e, faults)
 	$(RUN) pytest
 
 test-unit: install  ## Unit tests only (no I/O)
