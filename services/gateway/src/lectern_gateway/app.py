@@ -29,6 +29,7 @@ from lectern_gateway.controllers.reads import (
     SessionController,
 )
 from lectern_gateway.controllers.search import SearchController
+from lectern_gateway.deadletters.controller import DeadLetterController
 from lectern_gateway.errors import EXCEPTION_HANDLERS
 from lectern_gateway.middleware import request_id_middleware
 from lectern_gateway.settings import GatewaySettings
@@ -89,6 +90,7 @@ def create_app(
             AnalyticsController,
             SearchController,
             AnswerController,
+            DeadLetterController,
             HealthController,
             asyncapi_document,
             PrometheusController,
