@@ -1,0 +1,208 @@
+"""``lectern ingest``: send a folder of documents, then wait until each is indexed.
+
+Two phases, each with a progress bar: *send* (bounded concurrency, one ``POST
+/v1/documents`` per file; ``429`` waits its ``Retry-After``) and, with ``--wait``,
+*index* (page through ``GET /v1/documents`` until every sent document reports the version
+that was sent as ``indexed`` or ``failed``). A document whose indexed version already
+equals the content sent is reported ``unchanged``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lectern_cli.client import ApiError, LecternClient
+
+FORMATS = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".txt": "text",
+    ".text": "text",
+}
+"""File extensions the gateway can ingest, and their ``format``."""
+
+ID_UNSAFE = re.compile(r"[^A-Za-z0-9._:/@+-]+")
+"""Characters a document id may not hold (the gateway's ``DocumentId`` pattern)."""
+
+HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+PAGE_SIZE = 500
+POLL_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file to ingest: where it is, its document id and its format."""
+
+    path: Path
+    document_id: str
+    format: str
+
+
+@dataclass
+class IngestReport:
+    """Outcome per document id: ``indexed``, ``unchanged``, ``failed`` or ``sent``."""
+
+    outcome: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    skipped: list[Path] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        """How many documents ended with ``outcome``."""
+        return sum(1 for value in self.outcome.values() if value == outcome)
+
+    def fail(self, document_id: str, reason: str) -> None:
+        """Record a failure with its reason."""
+        self.outcome[document_id] = "failed"
+        self.reasons[document_id] = reason
+
+
+def document_id_for(path: Path, root: Path) -> str:
+    """The document id of ``path``: its path below ``root`` (POSIX), made id-safe."""
+    relative = path.relative_to(root) if path != root else Path(path.name)
+    cleaned = ID_UNSAFE.sub("-", relative.as_posix()).strip("/")
+    return re.sub("/{2,}", "/", cleaned)[:256]
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[SourceFile], list[Path]]:
+    """Walk files and folders; return the ingestable files (sorted) and the skipped ones."""
+    found: list[SourceFile] = []
+    skipped: list[Path] = []
+    for given in paths:
+        root = given if given.is_dir() else given.parent
+        for path in sorted(given.rglob("*")) if given.is_dir() else [given]:
+            if not path.is_file() or any(part.startswith(".") for part in path.parts[-1:]):
+                continue
+            document_format = FORMATS.get(path.suffix.lower())
+            if document_format is None:
+                skipped.append(path)
+                continue
+            found.append(SourceFile(path, document_id_for(path, root), document_format))
+    return found, skipped
+
+
+def title_of(text: str, source: SourceFile) -> str:
+    """First Markdown ``#`` heading, HTML ``<title>``, else the file name's stem."""
+    if source.format == "markdown":
+        for line in text.splitlines():
+            if line.startswith("# ") and line[2:].strip():
+                return line[2:].strip()[:512]
+    if source.format == "html" and (match := HTML_TITLE.search(text)):
+        title = " ".join(match.group(1).split())
+        if title:
+            return title[:512]
+    return source.path.stem[:512] or "untitled"
+
+
+async def ingest(
+    client: LecternClient,
+    files: list[SourceFile],
+    *,
+    concurrency: int,
+    wait: bool,
+    timeout_s: float,
+    collection: str | None,
+    progress: Progress,
+) -> IngestReport:
+    """Send ``files`` and, with ``wait``, follow them until indexed (see module doc)."""
+    report = IngestReport()
+    before = await _statuses(client) if wait else {}
+    sent: dict[str, str] = {}
+    task = progress.add_task("send", total=len(files))
+    gate = asyncio.Semaphore(concurrency)
+
+    async def send(source: SourceFile) -> None:
+        async with gate:
+            try:
+                text = source.path.read_text(encoding="utf-8")
+                body: dict[str, Any] = {
+                    "document_id": source.document_id,
+                    "title": title_of(text, source),
+                    "source": str(source.path),
+                    "format": source.format,
+                    "content": text,
+                }
+                if collection:
+                    body["collection"] = collection
+                accepted = await client.request("POST", "/v1/documents", json=body)
+                sent[source.document_id] = accepted["version"]
+                report.outcome[source.document_id] = "sent"
+            except UnicodeDecodeError:
+                report.fail(source.document_id, "not UTF-8 text")
+            except ApiError as exc:
+                report.fail(source.document_id, f"{exc.status} {exc.detail}")
+            finally:
+                progress.advance(task)
+
+    await asyncio.gather(*(send(source) for source in files))
+    if wait:
+        await _follow(client, sent, before, report, timeout_s, progress)
+    return report
+
+
+async def _follow(
+    client: LecternClient,
+    sent: dict[str, str],
+    before: dict[str, dict[str, Any]],
+    report: IngestReport,
+    timeout_s: float,
+    progress: Progress,
+) -> None:
+    pending = dict(sent)
+    for document_id, version in sent.items():
+        old = before.get(document_id)
+        if old and old.get("status") == "indexed" and old.get("version") == version:
+            report.outcome[document_id] = "unchanged"
+            pending.pop(document_id)
+    task = progress.add_task("index", total=len(sent), completed=len(sent) - len(pending))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while pending and loop.time() < deadline:
+        await asyncio.sleep(POLL_INTERVAL_S)
+        statuses = await _statuses(client)
+        for document_id, version in list(pending.items()):
+            view = statuses.get(document_id)
+            if not view or view.get("version") != version:
+                continue
+            if view.get("status") == "indexed":
+                report.outcome[document_id] = "indexed"
+            elif view.get("status") == "failed":
+                report.fail(document_id, str(view.get("failure_reason") or "indexing failed"))
+            else:
+                continue
+            pending.pop(document_id)
+            progress.advance(task)
+    for document_id in pending:
+        report.fail(document_id, f"not indexed within {timeout_s:g} s")
+
+
+async def _statuses(client: LecternClient) -> dict[str, dict[str, Any]]:
+    """Every document's status view, by id (pages through ``GET /v1/documents``)."""
+    found: dict[str, dict[str, Any]] = {}
+    after: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": PAGE_SIZE, **({"after": after} if after else {})}
+        page = await client.request("GET", "/v1/documents", params=params)
+        for item in page.get("documents", []):
+            found[item["document_id"]] = item
+        after = page.get("next_cursor")
+        if not after:
+            return found
+
+
+def progress_bar() -> Progress:
+    """The progress display used by ``ingest``."""
+    return Progress(
+        TextColumn("{task.description:>6}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
