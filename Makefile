@@ -42,7 +42,7 @@ test-unit: install  ## Unit tests only (no I/O)
 lint: install  ## ruff (lint + format check) and mypy
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy shared/src services/gateway/src services/indexer/src services/session-logger/src
+	$(RUN) mypy shared/src services/gateway/src services/indexer/src services/session-logger/src clients/cli/src
 
 format: install  ## Apply ruff's formatting and fixes
 	$(RUN) ruff format .

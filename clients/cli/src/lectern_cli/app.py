@@ -151,9 +151,10 @@ def _print_answer(body: dict[str, Any]) -> None:
 
 def _print_citations(citations: list[dict[str, Any]]) -> None:
     for citation in citations:
-        path = " > ".join(citation.get("heading_path") or [])
-        number = citation.get("number", citation.get("index", "?"))
-        console.print(f"  [{number}] {citation.get('document_id')}  {path}", markup=False)
+        source = citation.get("hit") or citation
+        path = " > ".join(source.get("heading_path") or [])
+        number = citation.get("number", "?")
+        console.print(f"  [{number}] {source.get('document_id')}  {path}", markup=False)
 
 
 @app.command()

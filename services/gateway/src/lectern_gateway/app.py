@@ -22,6 +22,7 @@ from lectern.rpc import RpcClient
 from lectern_gateway.auth import rate_limit_identifier
 from lectern_gateway.backends import Backends
 from lectern_gateway.controllers.answers import AnswerController
+from lectern_gateway.controllers.batch import BatchController
 from lectern_gateway.controllers.documents import DocumentController
 from lectern_gateway.controllers.health import HealthController, asyncapi_document
 from lectern_gateway.controllers.reads import (
@@ -86,6 +87,7 @@ def create_app(
     app = Litestar(
         route_handlers=[
             DocumentController,
+            BatchController,
             SessionController,
             AnalyticsController,
             SearchController,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from litestar.datastructures import UploadFile
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,6 +56,41 @@ class DocumentAcceptedBody(BaseModel):
     document_id: str
     version: str = Field(description="sha256 (hex) of the normalised content")
     status: str = "accepted"
+    request_id: str
+
+
+MAX_BATCH_DOCUMENTS = 500
+"""Documents one ``POST /v1/documents:batch`` may carry (the body limit applies too)."""
+
+
+class BatchIngestBody(BaseModel):
+    """``POST /v1/documents:batch``: up to :data:`MAX_BATCH_DOCUMENTS` documents.
+
+    Each item has the shape of :class:`IngestDocumentBody` and is validated on its own,
+    so one bad item is reported in its result instead of refusing the whole batch.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    documents: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH_DOCUMENTS)
+
+
+class BatchItemResult(BaseModel):
+    """One item's outcome: ``status`` 202 with its ``version``, or an error ``detail``."""
+
+    index: int = Field(description="position of the item in the request")
+    document_id: str | None
+    status: int = Field(description="202 accepted, 400/413 invalid, 503 not confirmed")
+    version: str | None = None
+    detail: str | None = None
+
+
+class BatchResultBody(BaseModel):
+    """Answer to a batch: counts and one result per item, in request order."""
+
+    accepted: int
+    failed: int
+    results: list[BatchItemResult]
     request_id: str
 
 
