@@ -105,11 +105,17 @@ class CommandConsumer:
 
     async def _run(self, command: Any, correlation_id: str | None) -> Event:
         if isinstance(command, DeleteDocument):
-            deleted = await self.service.delete(command.document_id)
-            log.info("document.deleted", document_id=command.document_id, points=deleted)
+            deleted = await self.service.delete(command)
+            log.info(
+                "document.deleted",
+                document_id=command.document_id,
+                points=deleted.deleted_points,
+                superseded=deleted.superseded,
+            )
             return DocumentDeleted(
                 document_id=command.document_id,
-                deleted_points=deleted,
+                deleted_points=deleted.deleted_points,
+                superseded=deleted.superseded,
                 correlation_id=correlation_id,
             )
         result = await self.service.ingest(command)
@@ -118,6 +124,7 @@ class CommandConsumer:
             document_id=result.document_id,
             chunks=result.chunk_count,
             unchanged=result.unchanged,
+            superseded=result.superseded,
             duration_ms=round(result.duration_ms, 1),
         )
         return DocumentIndexed(
@@ -125,6 +132,7 @@ class CommandConsumer:
             version=result.version,
             chunk_count=result.chunk_count,
             unchanged=result.unchanged,
+            superseded=result.superseded,
             duration_ms=result.duration_ms,
             correlation_id=correlation_id,
         )
