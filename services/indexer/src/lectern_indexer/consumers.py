@@ -1,11 +1,11 @@
 """Message handlers: decode, call one service function, publish the outcome, settle.
 
-Commands (``indexer.commands``, manual acknowledgement):
+Commands (the shard queues ``indexer.commands.<n>``, manual acknowledgement):
 
 - success: publish ``DocumentIndexed``/``DocumentDeleted``, then ack (the store write is
   already durable, so an ack never loses work; a redelivery is a no-op);
 - invalid for good: publish ``DocumentIndexingFailed`` and reject without requeue, which
-  dead-letters to ``indexer.commands.dlq`` through the queue's dead-letter exchange;
+  dead-letters to the shard's ``.dlq`` through the queue's dead-letter exchange;
 - transient (store down, timeout) or unexpected: republish to the next back-off tier of
   :mod:`lectern.retry` and ack; when the tiers are used up, publish a failure and
   dead-letter; if even that republish fails, nack with requeue (the quorum queue's
@@ -22,7 +22,6 @@ from typing import Any
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.message import RabbitMessage
 
-from lectern import topology
 from lectern.broker import publish_event
 from lectern.contracts import (
     DeleteDocument,
@@ -51,12 +50,16 @@ class CommandConsumer:
         broker: the connected broker (publishes events and retries).
         service: the service layer.
         max_body_bytes: bodies over this size are invalid without decoding.
+        work_queue: the shard queue the deliveries come from (retries return to it).
     """
 
-    def __init__(self, broker: RabbitBroker, service: IndexerService, max_body_bytes: int) -> None:
+    def __init__(
+        self, broker: RabbitBroker, service: IndexerService, max_body_bytes: int, work_queue: str
+    ) -> None:
         self.broker = broker
         self.service = service
         self.max_body_bytes = max_body_bytes
+        self.work_queue = work_queue
 
     async def handle(self, message: RabbitMessage) -> None:
         """Process one delivery and settle it (ack, reject or nack); never raises."""
@@ -152,7 +155,7 @@ class CommandConsumer:
         raw = message.raw_message
         scheduled = await schedule_retry(
             self.broker,
-            work_queue=topology.INDEXER_COMMANDS_QUEUE,
+            work_queue=self.work_queue,
             body=raw.body,
             headers=raw.headers,
             correlation_id=raw.correlation_id,
