@@ -22,6 +22,7 @@ from lectern.logging import get_logger
 from lectern_indexer.chunking import Chunker, WordPieceCounter
 from lectern_indexer.consumers import CommandConsumer, answer_rpc
 from lectern_indexer.embedding import Embedder, FastembedEmbedder
+from lectern_indexer.handling import HandlingRecorder
 from lectern_indexer.service import IndexerService, SearchSettings
 from lectern_indexer.settings import IndexerSettings
 from lectern_indexer.stores import create_store
@@ -67,6 +68,11 @@ class IndexerRuntime:
         self._service: IndexerService | None = None
         self._topology_ready = asyncio.Event()
         self._handling = asyncio.Semaphore(settings.max_concurrent_documents)
+        self._recorder = (
+            HandlingRecorder(settings.handling_record_dir)
+            if settings.handling_record_dir is not None
+            else None
+        )
         self._register_subscribers()
 
     @property
@@ -146,7 +152,9 @@ class IndexerRuntime:
         )
         async def on_command(message: RabbitMessage) -> None:
             await self._topology_ready.wait()
-            consumer = CommandConsumer(self.broker, self.service, max_body, queue.name)
+            consumer = CommandConsumer(
+                self.broker, self.service, max_body, queue.name, self._recorder
+            )
             async with self._handling:
                 await consumer.handle(message)
 

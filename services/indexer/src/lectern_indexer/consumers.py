@@ -36,8 +36,9 @@ from lectern.contracts import (
 )
 from lectern.logging import bind_correlation_id, get_logger
 from lectern.retry import schedule_retry
-from lectern_indexer.commands import InvalidCommandError, parse_command, parse_rpc
+from lectern_indexer.commands import Command, InvalidCommandError, parse_command, parse_rpc
 from lectern_indexer.errors import InvalidDocumentError, InvalidRequestError, StoreUnavailableError
+from lectern_indexer.handling import HandlingRecorder
 from lectern_indexer.service import IndexerService
 
 log = get_logger(__name__)
@@ -51,15 +52,22 @@ class CommandConsumer:
         service: the service layer.
         max_body_bytes: bodies over this size are invalid without decoding.
         work_queue: the shard queue the deliveries come from (retries return to it).
+        recorder: records when each document is handled (fault tests), or ``None``.
     """
 
     def __init__(
-        self, broker: RabbitBroker, service: IndexerService, max_body_bytes: int, work_queue: str
+        self,
+        broker: RabbitBroker,
+        service: IndexerService,
+        max_body_bytes: int,
+        work_queue: str,
+        recorder: HandlingRecorder | None = None,
     ) -> None:
         self.broker = broker
         self.service = service
         self.max_body_bytes = max_body_bytes
         self.work_queue = work_queue
+        self.recorder = recorder
 
     async def handle(self, message: RabbitMessage) -> None:
         """Process one delivery and settle it (ack, reject or nack); never raises."""
@@ -85,6 +93,14 @@ class CommandConsumer:
             )
             await self._dead_letter(message, failed)
             return
+        if self.recorder is None:
+            await self._apply(message, command)
+            return
+        with self.recorder.handling(command.document_id, str(command.event_id)):
+            await self._apply(message, command)
+
+    async def _apply(self, message: RabbitMessage, command: Command) -> None:
+        raw = message.raw_message
         correlation_id = command.correlation_id or raw.correlation_id
         version = None if isinstance(command, DeleteDocument) else command.version
         try:

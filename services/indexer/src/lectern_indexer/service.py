@@ -19,6 +19,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from lectern import failpoints
 from lectern.contracts import (
     DeleteDocument,
     IngestDocument,
@@ -283,6 +284,7 @@ class IndexerService:
         if not chunks:
             raise InvalidDocumentError("the document holds no indexable text")
         embeddings = await self.embedder.embed_documents([c.embed_text for c in chunks])
+        failpoints.raise_if("indexer.before-write", command.version)  # a transient fault
         indexed_at = utc_now().isoformat()
         points = [
             ChunkPoint(
