@@ -222,7 +222,8 @@ class RabbitNode:
 
     The node gets its own node name, AMQP and distribution ports, Mnesia/Ra data, logs,
     feature-flags file and a plugins file (``rabbitmq_consistent_hash_exchange`` only);
-    it shares only the Erlang cookie and ``epmd`` with the machine's node. It runs as the ``rabbitmq`` user.
+    it shares only the Erlang cookie and ``epmd`` with the machine's node. It runs as
+    the ``rabbitmq`` user.
 
     Usage::
 
