@@ -80,7 +80,7 @@ async def test_late_retries_never_replace_a_newer_version_or_undo_a_delete(
     doomed_v1, doomed_delete = ingest("doomed", "ingested, then deleted."), delete("doomed")
     armed = f"indexer.before-write={kept_v1.version}|{doomed_v1.version}"
     indexer = services.start("indexer", fault_env | {"LECTERN_FAILPOINTS": armed})
-    await asyncio.to_thread(indexer.wait_for_log, "indexer.ready", timeout=120)
+    await asyncio.to_thread(indexer.wait_for_log, "indexer.ready", timeout=300)
     commands: list[Message] = [kept_v1, doomed_v1, kept_v2, doomed_delete]
     ledger = Ledger()
     async with recording(fault_env["RABBITMQ_URL"], "document.*") as recorder:
@@ -188,7 +188,7 @@ async def test_two_replicas_kill_9_one_keeps_every_document_on_one_replica(
         for n in range(2)
     ]
     for replica in replicas:
-        await asyncio.to_thread(replica.wait_for_log, "indexer.ready", timeout=180)
+        await asyncio.to_thread(replica.wait_for_log, "indexer.ready", timeout=300)
     await asyncio.sleep(RA_DIRECTORY_SAVE_S)
     store_of = {replica.pid: Path(replica.env["QDRANT_PATH"]) for replica in replicas}
     commands = interleaved_commands()
