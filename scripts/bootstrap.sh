@@ -2,7 +2,8 @@
 # Prepare this machine for `make demo` and `make test` (also called by .ci/run):
 #   1. make sure `uv` exists (scripts/ensure-uv.sh) and sync the workspace from uv.lock;
 #   2. start PostgreSQL, RabbitMQ and Redis when they are installed but not running,
-#      and wait until they answer; enable the RabbitMQ plugins Lectern uses.
+#      and wait until they answer; enable the RabbitMQ plugins Lectern uses
+#      (rabbitmq_consistent_hash_exchange, plus LECTERN_RABBITMQ_PLUGINS).
 # A service that is not installed is reported, not fatal: the tests that need it fail
 # with a clear connection error instead. Idempotent: running it twice changes nothing.
 set -euo pipefail
@@ -36,7 +37,9 @@ if command -v rabbitmqctl >/dev/null 2>&1; then
     rabbitmq-server -detached || true
   fi
   wait_for RabbitMQ 120 rabbitmqctl -q await_startup
-  for plugin in ${LECTERN_RABBITMQ_PLUGINS:-}; do
+  # The indexer's shard queues sit behind a consistent-hash exchange (shipped with
+  # RabbitMQ, off by default).
+  for plugin in rabbitmq_consistent_hash_exchange ${LECTERN_RABBITMQ_PLUGINS:-}; do
     rabbitmq-plugins enable --quiet "$plugin" >/dev/null
   done
 else

@@ -72,8 +72,8 @@ def test_ingest_wait_search_ask_status_and_dead_letters(stack: Stack, folder: Pa
     assert answer.returncode == 0, answer.stderr
     assert "[1]" in answer.stdout
 
-    dead = lectern(stack, "dlq", "list", "indexer.commands")
+    dead = lectern(stack, "dlq", "list", "indexer.commands.0")
     assert dead.returncode == 0, dead.stderr
-    assert "indexer.commands.dlq: 0 message(s)" in dead.stdout
-    usage = lectern(stack, "dlq", "replay", "indexer.commands")
+    assert "indexer.commands.0.dlq: 0 message(s)" in dead.stdout
+    usage = lectern(stack, "dlq", "replay", "indexer.commands.0")
     assert usage.returncode == 2

@@ -4,7 +4,8 @@ The fault suite kills and restarts real servers, so it never uses the machine's 
 RabbitMQ node (:5672) or Postgres cluster (:5432). Instead it starts:
 
 - :class:`RabbitNode`: a private ``rabbitmq-server`` node (own node name, ports, data,
-  logs, feature flags and an empty plugins file) under a temporary folder;
+  logs, feature flags and a plugins file enabling only the consistent-hash exchange)
+  under a temporary folder;
 - :class:`PostgresCluster`: a private cluster made by ``initdb`` and run by ``postgres``;
 - :class:`ServiceProcess`: a Lectern service (``.venv/bin/lectern-*``) as a subprocess;
 
@@ -220,8 +221,9 @@ class RabbitNode:
     """A private RabbitMQ node (``rabbitmq-server``) under a temporary folder.
 
     The node gets its own node name, AMQP and distribution ports, Mnesia/Ra data, logs,
-    feature-flags file and an empty plugins file; it shares only the Erlang cookie and
-    ``epmd`` with the machine's node. It runs as the ``rabbitmq`` user.
+    feature-flags file and a plugins file (``rabbitmq_consistent_hash_exchange`` only);
+    it shares only the Erlang cookie and ``epmd`` with the machine's node. It runs as
+    the ``rabbitmq`` user.
 
     Usage::
 
@@ -262,7 +264,8 @@ class RabbitNode:
     def _prepare(self) -> None:
         for sub in ("mnesia", "log"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        (self.root / "enabled_plugins").write_text("[].\n")
+        # The indexer's shards sit behind a consistent-hash exchange (lectern.topology).
+        (self.root / "enabled_plugins").write_text("[rabbitmq_consistent_hash_exchange].\n")
         if self.advanced_config:
             (self.root / "advanced.config").write_text(self.advanced_config + "\n")
         (self.root / "rabbitmq-env.conf").write_text("# private fault-suite node\n")

@@ -32,7 +32,7 @@ from tests.faults.harness import (
 pytestmark = pytest.mark.faults
 
 SERVICE_QUEUES = (
-    topology.INDEXER_COMMANDS_QUEUE,
+    *(q.name for q in topology.indexer_shard_queues()),
     topology.INDEXER_RPC_QUEUE,
     topology.SESSION_LOGGER_EVENTS_QUEUE,
     topology.SESSION_LOGGER_RPC_QUEUE,

@@ -36,12 +36,18 @@ def create_broker(url: str, *, prefetch_count: int | None = None, **kwargs: Any)
     return RabbitBroker(url, default_channel=channel, **kwargs)
 
 
-async def declare_topology(url: str) -> None:
+async def declare_topology(
+    url: str, *, indexer_shards: int = topology.DEFAULT_INDEXER_SHARDS
+) -> None:
     """Declare every exchange, work queue, dead-letter queue and binding (idempotent).
 
     Any service may call it at start-up, so a publish is routable (mandatory routing)
     even before the consuming service first started. Each work queue gets its
-    dead-letter queue and its back-off retry tiers (:mod:`lectern.retry`).
+    dead-letter queue and its back-off retry tiers (:mod:`lectern.retry`); the indexer's
+    work queues are its shard queues behind the consistent-hash exchange
+    (:mod:`lectern.topology`), which needs the ``rabbitmq_consistent_hash_exchange``
+    plugin. A queue ``indexer.commands`` left by a version before sharding is unbound
+    from ``lectern.commands`` (drain it into the shards with a shovel).
 
     Declares on a short-lived connection of its own: FastStream caches a queue declared
     through a broker together with the channel that declared it, and its subscribers
@@ -49,10 +55,13 @@ async def declare_topology(url: str) -> None:
 
     Args:
         url: AMQP URL of the broker (and vhost).
+        indexer_shards: number of indexer shard queues (``INDEXER_SHARDS``); every
+            service must declare the same number.
 
     Raises:
         aio_pika.exceptions.AMQPError: the broker refused a declaration (for example a
-            queue that exists with other arguments).
+            queue that exists with other arguments, or the consistent-hash plugin is
+            not enabled: "invalid exchange type").
     """
     connection = await aio_pika.connect(url)
     async with connection:
@@ -63,9 +72,19 @@ async def declare_topology(url: str) -> None:
             topology.dead_letter_exchange,
         ):
             await channel.declare_exchange(exchange.name, aio_pika.ExchangeType.TOPIC, durable=True)
-        work_queues = (
-            (topology.indexer_commands_queue, topology.COMMANDS_EXCHANGE_NAME, "document.*"),
-            (topology.session_logger_events_queue, topology.EVENTS_EXCHANGE_NAME, "#"),
+        shards = await channel.declare_exchange(
+            topology.INDEXER_SHARDS_EXCHANGE_NAME,
+            topology.indexer_shards_exchange.type.value,
+            durable=True,
+            arguments=dict(topology.indexer_shards_exchange.arguments or {}),
+        )
+        await shards.bind(topology.COMMANDS_EXCHANGE_NAME, routing_key="document.*")
+        work_queues = [
+            (queue, topology.INDEXER_SHARDS_EXCHANGE_NAME, "1")
+            for queue in topology.indexer_shard_queues(indexer_shards)
+        ]
+        work_queues.append(
+            (topology.session_logger_events_queue, topology.EVENTS_EXCHANGE_NAME, "#")
         )
         for queue, exchange_name, routing_key in work_queues:
             declared = await _declare(channel, queue)
@@ -76,6 +95,18 @@ async def declare_topology(url: str) -> None:
                 await _declare(channel, retry_queue(queue.name, delay_ms))
         for rpc_queue in (topology.indexer_rpc_queue, topology.session_logger_rpc_queue):
             await _declare(channel, rpc_queue)
+        await _unbind_unsharded_queue(connection)
+
+
+async def _unbind_unsharded_queue(connection: aio_pika.abc.AbstractConnection) -> None:
+    """Stop routing commands to the pre-sharding ``indexer.commands`` queue, if it exists."""
+    channel = await connection.channel()
+    try:
+        legacy = await channel.declare_queue(topology.INDEXER_COMMANDS_QUEUE, passive=True)
+    except aio_pika.exceptions.ChannelClosed:
+        return  # no such queue: the channel closed, nothing to do
+    await legacy.unbind(topology.COMMANDS_EXCHANGE_NAME, routing_key="document.*")
+    await channel.close()
 
 
 async def _declare(channel: AbstractChannel, queue: RabbitQueue) -> AbstractQueue:
@@ -99,15 +130,25 @@ async def publish_command(
 ) -> None:
     """Publish a command on ``lectern.commands`` (confirmed, persistent, mandatory).
 
+    A command on a document carries its ``document_id`` in
+    :data:`lectern.topology.DOCUMENT_KEY_HEADER`, the key of the indexer's shards.
+
     Raises:
         aio_pika.exceptions.DeliveryError: the broker returned or nacked the message.
         TimeoutError: no confirm within ``timeout`` seconds.
     """
-    await _publish(broker, command, topology.commands_exchange, routing_key, timeout)
+    document_id = getattr(command, "document_id", None)
+    headers = {topology.DOCUMENT_KEY_HEADER: document_id} if document_id else {}
+    await _publish(broker, command, topology.commands_exchange, routing_key, timeout, headers)
 
 
 async def _publish(
-    broker: RabbitBroker, message: Message, exchange: Any, routing_key: str, timeout: float
+    broker: RabbitBroker,
+    message: Message,
+    exchange: Any,
+    routing_key: str,
+    timeout: float,
+    headers: dict[str, Any] | None = None,
 ) -> None:
     await broker.publish(
         message.model_dump_json().encode(),
@@ -120,5 +161,5 @@ async def _publish(
         message_id=str(message.event_id),
         correlation_id=message.correlation_id,
         message_type=routing_key,
-        headers={topology.ATTEMPT_HEADER: 0},
+        headers={topology.ATTEMPT_HEADER: 0, **(headers or {})},
     )

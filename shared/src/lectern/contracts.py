@@ -84,7 +84,40 @@ class Event(Message):
 # --------------------------------------------------------------------------- commands
 
 
-class IngestDocument(Message):
+def order_key(occurred_at: datetime, event_id: UUID) -> str:
+    """Return the order key of a command: sorts as ``(occurred_at, event_id)``.
+
+    The text is ``<UTC time, ISO 8601 with microseconds>/<event id, 32 hex digits>``,
+    fixed width, so comparing two keys as strings compares the times first and breaks
+    ties by the id. The gateway assigns both when it builds the command; the indexer
+    applies a command only if its key is not older than the last one it applied to the
+    document. Keys from different gateway replicas are only as ordered as their clocks:
+    two commands for one document issued closer together than the clock skew between
+    replicas may apply in either order.
+
+    Args:
+        occurred_at: when the command was issued (timezone-aware).
+        event_id: the command's id.
+
+    Returns:
+        A 59-character key, e.g. ``2026-12-01T18:44:37.123456Z/<hex>``.
+    """
+    moment = occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{moment}/{event_id.hex}"
+
+
+class OrderedCommand(Message):
+    """A command on one document, applied in the order of :attr:`order_key`."""
+
+    document_id: DocumentId
+
+    @property
+    def order_key(self) -> str:
+        """:func:`order_key` of this command's ``occurred_at`` and ``event_id``."""
+        return order_key(self.occurred_at, self.event_id)
+
+
+class IngestDocument(OrderedCommand):
     """Command: (re)index a document. Routing key ``document.ingest``.
 
     ``version`` is :func:`content_version` of ``content``; the indexer recomputes it and
@@ -102,12 +135,10 @@ class IngestDocument(Message):
     metadata: dict[str, MetadataValue] = Field(default_factory=dict)
 
 
-class DeleteDocument(Message):
+class DeleteDocument(OrderedCommand):
     """Command: remove every chunk of a document. Routing key ``document.delete``."""
 
     ROUTING_KEY: ClassVar[str] = "document.delete"
-
-    document_id: DocumentId
 
 
 # --------------------------------------------------------------------------- events
@@ -129,6 +160,8 @@ class DocumentIndexed(Event):
     """The indexer stored every chunk of ``version`` durably.
 
     ``unchanged`` is true when the same version was already indexed (a no-op).
+    ``superseded`` is true when the command was older than one already applied to the
+    document (by order key): nothing was written and ``version`` is not the current one.
     """
 
     event_type: Literal["document.indexed"] = "document.indexed"
@@ -136,6 +169,7 @@ class DocumentIndexed(Event):
     version: str
     chunk_count: int = Field(ge=0)
     unchanged: bool = False
+    superseded: bool = False
     duration_ms: float = Field(default=0.0, ge=0)
 
 
@@ -150,11 +184,16 @@ class DocumentIndexingFailed(Event):
 
 
 class DocumentDeleted(Event):
-    """Every chunk of a document was removed from the vector store."""
+    """Every chunk of a document was removed from the vector store.
+
+    ``superseded`` is true when a newer command was already applied to the document:
+    nothing was deleted.
+    """
 
     event_type: Literal["document.deleted"] = "document.deleted"
     document_id: str
     deleted_points: int = Field(ge=0)
+    superseded: bool = False
 
 
 class SearchCompleted(Event):

@@ -1,7 +1,8 @@
 """Failpoints: named places where a fault test can make a process crash on purpose.
 
 A failpoint does nothing unless the process was started with it armed in
-``LECTERN_FAILPOINTS`` (a comma-separated list of ``name`` or ``name=value``). The
+``LECTERN_FAILPOINTS`` (a comma-separated list of ``name`` or ``name=value``, where
+``value`` may list several values as ``a|b``). The
 fault suite uses them to hit windows that are too narrow to reach by killing from
 outside, such as "after the Postgres commit, before the RabbitMQ ack". The technique is
 that of FreeBSD's ``fail(9)`` and TiKV's ``fail-rs``.
@@ -43,7 +44,7 @@ def _fires(name: str, value: str | None) -> bool:
     if name not in _armed:
         return False
     wanted = _armed[name]
-    return not wanted or wanted == value
+    return not wanted or value in wanted.split("|")
 
 
 def raise_if(name: str, value: str | None = None) -> None:

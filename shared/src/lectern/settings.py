@@ -25,6 +25,8 @@ class BaseServiceSettings(BaseSettings):
         shutdown_grace_s: seconds a consumer may take to finish held messages on SIGTERM.
         lectern_failpoints: failpoints armed for fault tests (``LECTERN_FAILPOINTS``,
             see :mod:`lectern.failpoints`); empty in production.
+        indexer_shards: shard queues of indexer commands (``INDEXER_SHARDS``, see
+            :mod:`lectern.topology`); every service must use the same value.
     """
 
     model_config = SettingsConfigDict(
@@ -36,3 +38,4 @@ class BaseServiceSettings(BaseSettings):
     log_json: bool | None = None
     shutdown_grace_s: float = Field(default=20.0, gt=0, le=300)
     lectern_failpoints: str = ""
+    indexer_shards: int = Field(default=4, ge=1, le=64)

@@ -18,6 +18,8 @@ from lectern_gateway.settings import GatewaySettings
 pytestmark = pytest.mark.integration
 
 WAIT_S = 30.0
+SHARD = topology.indexer_shard_queue_name(0)
+"""One of the indexer's shard queues (each has its own DLQ)."""
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], what: str) -> None:
@@ -60,14 +62,14 @@ async def dead_letter_by_rejecting(channel: aio_pika.abc.AbstractChannel, count:
                 headers={topology.ATTEMPT_HEADER: 2},
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             ),
-            routing_key=topology.INDEXER_COMMANDS_QUEUE,
+            routing_key=SHARD,
         )
-    work = await channel.declare_queue(topology.INDEXER_COMMANDS_QUEUE, passive=True)
+    work = await channel.declare_queue(SHARD, passive=True)
     for _ in ids:
         message = await work.get(timeout=5)
         assert message is not None
         await message.reject(requeue=False)
-    dlq = topology.dlq_name(topology.INDEXER_COMMANDS_QUEUE)
+    dlq = topology.dlq_name(SHARD)
 
     async def arrived() -> bool:
         return await depth(channel, dlq) == count
@@ -81,36 +83,36 @@ async def test_list_shows_reasons_and_leaves_messages(
 ):
     ids = await dead_letter_by_rejecting(channel, 2)
     for _ in range(2):  # listing twice: nothing leaves the queue
-        response = await client.get("/v1/admin/dead-letters/indexer.commands")
+        response = await client.get("/v1/admin/dead-letters/indexer.commands.0")
         assert response.status_code == 200, response.text
         body = response.json()
-        assert body["queue"] == "indexer.commands.dlq"
+        assert body["queue"] == "indexer.commands.0.dlq"
         assert body["depth"] == 2
         assert sorted(m["message_id"] for m in body["messages"]) == sorted(ids)
         assert {m["reason"] for m in body["messages"]} == {"rejected"}
         assert all(m["attempts"] >= 2 for m in body["messages"])
         assert all(m["body_preview"] == '{"not": "a command"}' for m in body["messages"])
-    limited = await client.get("/v1/admin/dead-letters/indexer.commands.dlq?limit=1")
+    limited = await client.get("/v1/admin/dead-letters/indexer.commands.0.dlq?limit=1")
     assert len(limited.json()["messages"]) == 1
-    assert await depth(channel, "indexer.commands.dlq") == 2
+    assert await depth(channel, "indexer.commands.0.dlq") == 2
 
 
 async def test_replay_moves_once_with_attempts_reset(
     client: AsyncTestClient[Any], channel: aio_pika.abc.AbstractChannel
 ):
     first, second = await dead_letter_by_rejecting(channel, 2)
-    url = "/v1/admin/dead-letters/indexer.commands/replay"
+    url = "/v1/admin/dead-letters/indexer.commands.0/replay"
     replayed = await client.post(url, json={"message_ids": [first]})
     assert replayed.status_code == 200, replayed.text
     assert replayed.json() == {
-        "queue": "indexer.commands.dlq",
-        "target": "indexer.commands",
+        "queue": "indexer.commands.0.dlq",
+        "target": "indexer.commands.0",
         "replayed": [first],
         "count": 1,
     }
     again = await client.post(url, json={"message_ids": [first]})
     assert again.json()["count"] == 0
-    work = await channel.declare_queue(topology.INDEXER_COMMANDS_QUEUE, passive=True)
+    work = await channel.declare_queue(SHARD, passive=True)
     message = await work.get(timeout=5)
     assert message is not None
     assert message.message_id == first
@@ -121,7 +123,7 @@ async def test_replay_moves_once_with_attempts_reset(
     await message.ack()
     rest = await client.post(url, json={"all": True})
     assert rest.json()["replayed"] == [second]
-    assert await depth(channel, "indexer.commands.dlq") == 0
+    assert await depth(channel, "indexer.commands.0.dlq") == 0
 
 
 async def test_consumer_reason_header_is_the_reason(
@@ -151,10 +153,10 @@ async def test_consumer_reason_header_is_the_reason(
     [
         ("get", "/v1/admin/dead-letters/no-such-queue", None, 404),
         ("get", "/v1/admin/dead-letters/indexer.rpc", None, 404),
-        ("post", "/v1/admin/dead-letters/indexer.commands/replay", {}, 400),
+        ("post", "/v1/admin/dead-letters/indexer.commands.0/replay", {}, 400),
         (
             "post",
-            "/v1/admin/dead-letters/indexer.commands/replay",
+            "/v1/admin/dead-letters/indexer.commands.0/replay",
             {"all": True, "message_ids": ["x"]},
             400,
         ),

@@ -54,9 +54,15 @@ async def test_ingest_waits_safely_in_the_queue(client: AsyncTestClient[Any], am
     connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()
-        queue = await channel.get_queue(topology.INDEXER_COMMANDS_QUEUE, ensure=True)
-        message = await queue.get(timeout=5)
-        assert message is not None
+        depths = {}
+        for shard in topology.indexer_shard_queues():
+            declared = await channel.declare_queue(shard.name, passive=True)
+            depths[shard.name] = declared.declaration_result.message_count
+        (waiting,) = [name for name, depth in depths.items() if depth]
+        queue = await channel.get_queue(waiting, ensure=True)
+        async with queue.iterator() as messages:  # shards refuse basic.get (single consumer)
+            message = await anext(aiter(messages))
+        assert message.headers[topology.DOCUMENT_KEY_HEADER] == "d-1"
         assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
         command = IngestDocument.model_validate_json(message.body)
         assert command.version == content_version("hello")

@@ -39,8 +39,12 @@ class Bus:
     async def publish(self, body: bytes, routing_key: str = "document.ingest") -> None:
         assert self._channel is not None
         exchange = await self._channel.get_exchange(topology.COMMANDS_EXCHANGE_NAME)
+        document_id = _document_id(body)
+        headers = {topology.DOCUMENT_KEY_HEADER: document_id} if document_id else None
         await exchange.publish(
-            aio_pika.Message(body, content_type="application/json", delivery_mode=2),
+            aio_pika.Message(
+                body, content_type="application/json", delivery_mode=2, headers=headers
+            ),
             routing_key=routing_key,
             mandatory=True,
         )
@@ -59,17 +63,27 @@ class Bus:
                 await asyncio.sleep(0.05)
 
     async def drain_dlq(self, expected: int, timeout: float = 10) -> list[bytes]:
+        """Take ``expected`` messages from the dead-letter queues of every shard."""
         assert self._channel is not None
-        queue = await self._channel.get_queue(topology.dlq_name(topology.INDEXER_COMMANDS_QUEUE))
         bodies: list[bytes] = []
         async with asyncio.timeout(timeout):
             while len(bodies) < expected:
-                message = await queue.get(fail=False, no_ack=True)
-                if message is None:
-                    await asyncio.sleep(0.1)
-                    continue
-                bodies.append(message.body)
+                for shard in topology.indexer_shard_queues():
+                    queue = await self._channel.get_queue(topology.dlq_name(shard.name))
+                    message = await queue.get(fail=False, no_ack=True)
+                    if message is not None:
+                        bodies.append(message.body)
+                await asyncio.sleep(0.1)
         return bodies
+
+
+def _document_id(body: bytes) -> str | None:
+    """The ``document_id`` of a JSON command body, if it has a readable one."""
+    try:
+        value = json.loads(body).get("document_id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def gazebo_command(relative: str, **overrides: Any) -> IngestDocument:

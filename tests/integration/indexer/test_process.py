@@ -128,8 +128,9 @@ async def test_sigterm_finishes_in_flight_ingest_and_data_persists(
         assert event["document_id"] == "regex-howto"
 
         channel = await connection.channel()
-        queue = await channel.declare_queue(topology.INDEXER_COMMANDS_QUEUE, passive=True)
-        assert queue.declaration_result.message_count == 0
+        for shard in topology.indexer_shard_queues():
+            queue = await channel.declare_queue(shard.name, passive=True)
+            assert queue.declaration_result.message_count == 0
 
         indexer_process.start()
         await _wait_ready(rpc, indexer_process)

@@ -240,3 +240,26 @@ async def test_edge_data_survives_reopen(tmp_path: Path):
         assert "metadata.lang" in await second.indexed_fields()
     finally:
         await second.close()
+
+
+async def test_tombstone_round_trips_and_stays_out_of_search_and_listings(store: VectorStore):
+    assert await store.tombstone("alpha") is None
+    await store.put_tombstone("alpha", "2026-12-01T12:00:00.000000Z/" + "0" * 32)
+    await store.put_tombstone("alpha", "2026-12-01T12:00:01.000000Z/" + "1" * 32)
+    assert await store.tombstone("alpha") == "2026-12-01T12:00:01.000000Z/" + "1" * 32
+    assert await store.tombstone("beta") is None
+    assert [p.id for p in await store.document_points("alpha")] == [
+        chunk_point_id("alpha", "v1", 0)
+    ]
+    for mode in ("dense", "sparse", "hybrid"):
+        hits = await store.search(query(mode, dense=axis((0, 1.0)), terms={1: 1.0}, limit=50))
+        assert len(hits) == len(CORPUS), mode
+        assert all(h.payload.get("document_id") for h in hits), mode
+
+
+async def test_order_key_is_listed_with_a_documents_points(store: VectorStore):
+    keyed = point("delta", 0, axis((3, 1.0)), {4: 1.0})
+    keyed.payload["order_key"] = "2026-12-01T12:00:00.000000Z/" + "a" * 32
+    await store.upsert([keyed])
+    listed = await store.document_points("delta")
+    assert [p.payload["order_key"] for p in listed] == [keyed.payload["order_key"]]

@@ -110,3 +110,26 @@ async def test_newer_version_replaces_and_late_older_title_does_not(
         9,
         "T2",
     )
+
+
+async def test_superseded_outcomes_leave_the_status_alone(
+    publisher: RabbitBroker, db: asyncpg.Connection
+):
+    late_v1 = DocumentIndexed(
+        document_id="s",
+        version="v1",
+        chunk_count=0,
+        superseded=True,
+        occurred_at=T0 + timedelta(minutes=5),
+    )
+    late_delete = DocumentDeleted(
+        document_id="s", deleted_points=0, superseded=True, occurred_at=T0 + timedelta(minutes=6)
+    )
+    await publish_event(publisher, indexed("s", 2, version="v2", chunks=3))
+    await wait_for_rows(db, 1)
+    await publish_event(publisher, late_v1)
+    await publish_event(publisher, late_delete)
+    await wait_for_rows(db, 3)
+    row = await status(db, "s")
+    assert (row["status"], row["version"], row["chunk_count"]) == ("indexed", "v2", 3)
+    assert row["updated_at"] == T0 + timedelta(minutes=2)

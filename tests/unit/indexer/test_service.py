@@ -7,6 +7,7 @@ a deterministic bag-of-words fake that counts how many texts it embedded.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +15,13 @@ from qdrant_client import AsyncQdrantClient
 from tests.conftest import GAZEBO_CORPUS
 from tests.unit.indexer.fakes import FakeEmbedder
 
-from lectern.contracts import IngestDocument, MetadataFilter, SearchRequest, content_version
+from lectern.contracts import (
+    DeleteDocument,
+    IngestDocument,
+    MetadataFilter,
+    SearchRequest,
+    content_version,
+)
 from lectern_indexer.chunking import Chunker
 from lectern_indexer.errors import InvalidDocumentError, InvalidRequestError
 from lectern_indexer.service import IndexerService
@@ -106,9 +113,79 @@ async def test_title_change_re_embeds(service: IndexerService, embedder: FakeEmb
 
 async def test_delete_removes_every_chunk(service: IndexerService):
     result = await service.ingest(gazebo("jetty/install_osx_src.md"))
-    assert await service.delete("jetty/install_osx_src.md") == result.chunk_count
+    delete = DeleteDocument(document_id="jetty/install_osx_src.md")
+    assert (await service.delete(delete)).deleted_points == result.chunk_count
     assert await service.store.document_points("jetty/install_osx_src.md") == []
-    assert await service.delete("jetty/install_osx_src.md") == 0
+    again = await service.delete(delete)
+    assert (again.deleted_points, again.superseded) == (0, False)
+
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+async def test_an_older_version_retried_after_a_newer_one_is_superseded(
+    service: IndexerService,
+):
+    v1 = command("# A\n\nFirst text about turtles.", occurred_at=at(1))
+    v2 = command("# A\n\nSecond text about rockets.", occurred_at=at(2))
+    assert (await service.ingest(v2)).superseded is False
+    late = await service.ingest(v1)  # v1 failed once and comes back from a retry tier
+    assert late.superseded is True
+    assert await versions(service, "doc-1") == {v2.version}
+    hits = (await service.search(SearchRequest(query="turtles rockets", top_k=10))).hits
+    assert {h.version for h in hits} == {v2.version}
+
+
+async def test_an_ingest_retried_after_a_delete_stays_deleted(service: IndexerService):
+    v1 = command("# A\n\nText about turtles.", occurred_at=at(1))
+    await service.ingest(v1)
+    assert (
+        await service.delete(DeleteDocument(document_id="doc-1", occurred_at=at(2)))
+    ).deleted_points
+    late = await service.ingest(v1.model_copy(update={"title": "Retried"}))
+    assert late.superseded is True
+    assert await service.store.document_points("doc-1") == []
+    assert (await service.search(SearchRequest(query="turtles", top_k=10))).hits == []
+
+
+async def test_a_delete_older_than_the_indexed_version_is_superseded(service: IndexerService):
+    v2 = command("# A\n\nText about rockets.", occurred_at=at(2))
+    result = await service.ingest(v2)
+    old_delete = await service.delete(DeleteDocument(document_id="doc-1", occurred_at=at(1)))
+    assert (old_delete.superseded, old_delete.deleted_points) == (True, 0)
+    assert len(await service.store.document_points("doc-1")) == result.chunk_count
+
+
+async def test_a_newer_ingest_after_a_delete_indexes_again(service: IndexerService):
+    await service.delete(DeleteDocument(document_id="doc-1", occurred_at=at(1)))
+    again = await service.ingest(command("# A\n\nBack again.", occurred_at=at(2)))
+    assert again.superseded is False
+    assert len(await service.store.document_points("doc-1")) == again.chunk_count
+
+
+async def test_redelivery_of_the_same_command_is_not_superseded(service: IndexerService):
+    v1 = command("# A\n\nText about turtles.", occurred_at=at(1))
+    await service.ingest(v1)
+    again = await service.ingest(v1)
+    assert (again.superseded, again.unchanged) == (False, True)
+
+
+async def test_a_revert_to_old_content_keeps_the_newest_key(service: IndexerService):
+    old = "# A\n\nOld text about turtles."
+    await service.ingest(command(old, occurred_at=at(1)))
+    v2 = command("# A\n\nNew text about rockets.", occurred_at=at(2))
+    await service.ingest(v2)
+    reverted = await service.ingest(command(old, occurred_at=at(3)))
+    assert reverted.superseded is False
+    assert (await service.ingest(v2)).superseded is True  # v2 retried after the revert
+    assert await versions(service, "doc-1") == {content_version(old)}
+    unchanged = await service.ingest(command(old, occurred_at=at(4)))
+    assert unchanged.unchanged is True
+    assert (await service.ingest(v2)).superseded is True
 
 
 async def test_partial_version_is_completed_on_redelivery(service: IndexerService):

@@ -1,19 +1,25 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
+import random
 from datetime import UTC, datetime, timedelta, timezone
+from uuid import UUID
 
 import pytest
 from pydantic import ValidationError
 
 from lectern.contracts import (
     EVENT_TYPES,
+    DeleteDocument,
+    DocumentDeleted,
     DocumentIndexed,
     EventEnvelope,
     IngestDocument,
     SearchRequest,
     content_version,
     normalise_content,
+    order_key,
 )
 
 
@@ -90,6 +96,7 @@ def test_envelope_reads_any_event_and_keeps_its_fields():
         "version": "v",
         "chunk_count": 2,
         "unchanged": False,
+        "superseded": False,
         "duration_ms": 0.0,
     }
     foreign = EventEnvelope.model_validate(
@@ -112,3 +119,35 @@ def test_event_catalogue_names_routing_keys():
         "search.completed",
         "answer.completed",
     }
+
+
+def _pairs(count: int) -> list[tuple[datetime, UUID]]:
+    """Moments and ids drawn with a fixed seed, with deliberate ties in time."""
+    rng = random.Random(8)
+    start = datetime(2000, 1, 1, tzinfo=UTC)
+    moments = [start + timedelta(microseconds=rng.randrange(10**17)) for _ in range(count // 2)]
+    return [(rng.choice(moments), UUID(int=rng.getrandbits(128))) for _ in range(count)]
+
+
+@pytest.mark.parametrize(("a", "b"), list(itertools.pairwise(_pairs(400))))
+def test_order_keys_sort_by_time_then_event_id(a: tuple[datetime, UUID], b: tuple[datetime, UUID]):
+    key_a, key_b = order_key(*a), order_key(*b)
+    assert len(key_a) == len(key_b)
+    assert (key_a < key_b) == ((a[0], a[1].hex) < (b[0], b[1].hex))
+
+
+def test_order_key_is_the_same_in_any_time_zone():
+    moment = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    command = DeleteDocument(document_id="d", occurred_at=moment)
+    shifted = command.model_copy(
+        update={"occurred_at": moment.astimezone(timezone(timedelta(hours=5)))}
+    )
+    assert command.order_key == shifted.order_key == order_key(moment, command.event_id)
+
+
+def test_outcome_events_default_to_not_superseded():
+    indexed = DocumentIndexed.model_validate(
+        {"event_type": "document.indexed", "document_id": "d", "version": "v", "chunk_count": 1}
+    )
+    assert indexed.superseded is False
+    assert DocumentDeleted(document_id="d", deleted_points=0).superseded is False

@@ -63,7 +63,7 @@ def create_app(
         broker = create_broker(url, fail_fast=True)
         rpc = RpcClient(url, name="gateway")
         await broker.connect()
-        await declare_topology(url)
+        await declare_topology(url, indexer_shards=settings.indexer_shards)
         await rpc.connect()
         app.state.backends = Backends(settings=settings, broker=broker, rpc=rpc)
         log.info("gateway.started", api_keys=len(settings.api_key_set))

@@ -11,6 +11,7 @@ import sys
 
 from pydantic import ValidationError
 
+from lectern import failpoints
 from lectern.logging import configure_logging
 from lectern_indexer.app import create_app
 from lectern_indexer.settings import IndexerSettings
@@ -32,6 +33,7 @@ def main() -> None:
     """Run the indexer on the standard asyncio event loop."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_json)
+    failpoints.configure(settings.lectern_failpoints)
     asyncio.run(create_app(settings).run())
 
 

@@ -12,7 +12,7 @@ import asyncio
 import logging
 
 from faststream import AckPolicy, FastStream
-from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
 
 from lectern import topology
@@ -22,6 +22,7 @@ from lectern.logging import get_logger
 from lectern_indexer.chunking import Chunker, WordPieceCounter
 from lectern_indexer.consumers import CommandConsumer, answer_rpc
 from lectern_indexer.embedding import Embedder, FastembedEmbedder
+from lectern_indexer.handling import HandlingRecorder
 from lectern_indexer.service import IndexerService, SearchSettings
 from lectern_indexer.settings import IndexerSettings
 from lectern_indexer.stores import create_store
@@ -66,6 +67,12 @@ class IndexerRuntime:
         )
         self._service: IndexerService | None = None
         self._topology_ready = asyncio.Event()
+        self._handling = asyncio.Semaphore(settings.max_concurrent_documents)
+        self._recorder = (
+            HandlingRecorder(settings.handling_record_dir)
+            if settings.handling_record_dir is not None
+            else None
+        )
         self._register_subscribers()
 
     @property
@@ -101,7 +108,9 @@ class IndexerRuntime:
         Commands wait for this step, so events are only published once
         ``lectern.events`` and its bindings exist.
         """
-        await declare_topology(str(self.settings.rabbitmq_url))
+        await declare_topology(
+            str(self.settings.rabbitmq_url), indexer_shards=self.settings.indexer_shards
+        )
         self._topology_ready.set()
         log.info(
             "indexer.ready",
@@ -119,17 +128,8 @@ class IndexerRuntime:
         settings = self.settings
         max_body = 6 * settings.max_document_bytes + JSON_BODY_OVERHEAD_BYTES
 
-        @self.broker.subscriber(
-            topology.indexer_commands_queue,
-            topology.commands_exchange,
-            channel=Channel(prefetch_count=settings.max_concurrent_documents),
-            ack_policy=AckPolicy.MANUAL,
-            decoder=_raw_body,
-            no_reply=True,
-        )
-        async def on_command(message: RabbitMessage) -> None:
-            await self._topology_ready.wait()
-            await CommandConsumer(self.broker, self.service, max_body).handle(message)
+        for queue in topology.indexer_shard_queues(settings.indexer_shards):
+            self._subscribe_shard(queue, max_body)
 
         @self.broker.subscriber(
             topology.indexer_rpc_queue,
@@ -139,6 +139,24 @@ class IndexerRuntime:
         )
         async def on_rpc(message: RabbitMessage) -> SearchResponse | PingResponse | RpcError:
             return await answer_rpc(self.service, bytes(message.body))
+
+    def _subscribe_shard(self, queue: RabbitQueue, max_body: int) -> None:
+        """Consume one shard queue (the broker delivers it to one replica at a time)."""
+
+        @self.broker.subscriber(
+            queue,
+            channel=Channel(prefetch_count=self.settings.max_concurrent_documents),
+            ack_policy=AckPolicy.MANUAL,
+            decoder=_raw_body,
+            no_reply=True,
+        )
+        async def on_command(message: RabbitMessage) -> None:
+            await self._topology_ready.wait()
+            consumer = CommandConsumer(
+                self.broker, self.service, max_body, queue.name, self._recorder
+            )
+            async with self._handling:
+                await consumer.handle(message)
 
 
 def create_app(settings: IndexerSettings, runtime: IndexerRuntime | None = None) -> FastStream:

@@ -1,11 +1,11 @@
 """Message handlers: decode, call one service function, publish the outcome, settle.
 
-Commands (``indexer.commands``, manual acknowledgement):
+Commands (the shard queues ``indexer.commands.<n>``, manual acknowledgement):
 
 - success: publish ``DocumentIndexed``/``DocumentDeleted``, then ack (the store write is
   already durable, so an ack never loses work; a redelivery is a no-op);
 - invalid for good: publish ``DocumentIndexingFailed`` and reject without requeue, which
-  dead-letters to ``indexer.commands.dlq`` through the queue's dead-letter exchange;
+  dead-letters to the shard's ``.dlq`` through the queue's dead-letter exchange;
 - transient (store down, timeout) or unexpected: republish to the next back-off tier of
   :mod:`lectern.retry` and ack; when the tiers are used up, publish a failure and
   dead-letter; if even that republish fails, nack with requeue (the quorum queue's
@@ -22,7 +22,6 @@ from typing import Any
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.message import RabbitMessage
 
-from lectern import topology
 from lectern.broker import publish_event
 from lectern.contracts import (
     DeleteDocument,
@@ -37,8 +36,9 @@ from lectern.contracts import (
 )
 from lectern.logging import bind_correlation_id, get_logger
 from lectern.retry import schedule_retry
-from lectern_indexer.commands import InvalidCommandError, parse_command, parse_rpc
+from lectern_indexer.commands import Command, InvalidCommandError, parse_command, parse_rpc
 from lectern_indexer.errors import InvalidDocumentError, InvalidRequestError, StoreUnavailableError
+from lectern_indexer.handling import HandlingRecorder
 from lectern_indexer.service import IndexerService
 
 log = get_logger(__name__)
@@ -51,12 +51,23 @@ class CommandConsumer:
         broker: the connected broker (publishes events and retries).
         service: the service layer.
         max_body_bytes: bodies over this size are invalid without decoding.
+        work_queue: the shard queue the deliveries come from (retries return to it).
+        recorder: records when each document is handled (fault tests), or ``None``.
     """
 
-    def __init__(self, broker: RabbitBroker, service: IndexerService, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        broker: RabbitBroker,
+        service: IndexerService,
+        max_body_bytes: int,
+        work_queue: str,
+        recorder: HandlingRecorder | None = None,
+    ) -> None:
         self.broker = broker
         self.service = service
         self.max_body_bytes = max_body_bytes
+        self.work_queue = work_queue
+        self.recorder = recorder
 
     async def handle(self, message: RabbitMessage) -> None:
         """Process one delivery and settle it (ack, reject or nack); never raises."""
@@ -82,6 +93,14 @@ class CommandConsumer:
             )
             await self._dead_letter(message, failed)
             return
+        if self.recorder is None:
+            await self._apply(message, command)
+            return
+        with self.recorder.handling(command.document_id, str(command.event_id)):
+            await self._apply(message, command)
+
+    async def _apply(self, message: RabbitMessage, command: Command) -> None:
+        raw = message.raw_message
         correlation_id = command.correlation_id or raw.correlation_id
         version = None if isinstance(command, DeleteDocument) else command.version
         try:
@@ -105,11 +124,17 @@ class CommandConsumer:
 
     async def _run(self, command: Any, correlation_id: str | None) -> Event:
         if isinstance(command, DeleteDocument):
-            deleted = await self.service.delete(command.document_id)
-            log.info("document.deleted", document_id=command.document_id, points=deleted)
+            deleted = await self.service.delete(command)
+            log.info(
+                "document.deleted",
+                document_id=command.document_id,
+                points=deleted.deleted_points,
+                superseded=deleted.superseded,
+            )
             return DocumentDeleted(
                 document_id=command.document_id,
-                deleted_points=deleted,
+                deleted_points=deleted.deleted_points,
+                superseded=deleted.superseded,
                 correlation_id=correlation_id,
             )
         result = await self.service.ingest(command)
@@ -118,6 +143,7 @@ class CommandConsumer:
             document_id=result.document_id,
             chunks=result.chunk_count,
             unchanged=result.unchanged,
+            superseded=result.superseded,
             duration_ms=round(result.duration_ms, 1),
         )
         return DocumentIndexed(
@@ -125,6 +151,7 @@ class CommandConsumer:
             version=result.version,
             chunk_count=result.chunk_count,
             unchanged=result.unchanged,
+            superseded=result.superseded,
             duration_ms=result.duration_ms,
             correlation_id=correlation_id,
         )
@@ -144,7 +171,7 @@ class CommandConsumer:
         raw = message.raw_message
         scheduled = await schedule_retry(
             self.broker,
-            work_queue=topology.INDEXER_COMMANDS_QUEUE,
+            work_queue=self.work_queue,
             body=raw.body,
             headers=raw.headers,
             correlation_id=raw.correlation_id,

@@ -19,6 +19,28 @@ def is_complete_version(points: Sequence[StoredPoint]) -> bool:
     return expected == len(points) and indices == set(range(len(points)))
 
 
+def last_applied_key(points: Sequence[StoredPoint], tombstone: str | None) -> str | None:
+    """Return the newest order key applied to a document, or ``None`` if none is known.
+
+    Args:
+        points: the document's points (their ``order_key`` payload; points written
+            before order keys existed have none and count as older than any key).
+        tombstone: the order key of the document's tombstone, if it has one.
+    """
+    keys = [p.payload.get("order_key") for p in points]
+    known = [k for k in (*keys, tombstone) if isinstance(k, str)]
+    return max(known, default=None)
+
+
+def is_superseded(order_key: str, applied: str | None) -> bool:
+    """Whether a command with ``order_key`` is older than what was already ``applied``.
+
+    An equal key is the same command delivered again: it is not superseded, so a
+    redelivery still completes a write that a crash interrupted.
+    """
+    return applied is not None and order_key < applied
+
+
 def same_embedded_fields(point: StoredPoint, command: IngestDocument) -> bool:
     """Title and format shape the embedded text: a change to either re-embeds."""
     return (
@@ -43,6 +65,7 @@ def chunk_payload(
         "format": command.format,
         "metadata": dict(command.metadata),
         "indexed_at": indexed_at,
+        "order_key": command.order_key,
     }
 
 

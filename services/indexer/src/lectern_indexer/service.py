@@ -3,6 +3,14 @@
 Ingest follows the design's version rules: unchanged content is a no-op, a metadata-only
 change rewrites payloads without embedding, new content writes every new chunk before
 deleting the previous version's, so search never sees a document without chunks.
+
+Ordering: every ingest and delete carries an order key (:func:`lectern.contracts.order_key`).
+The chunks keep the key of the command that wrote them, a delete leaves a tombstone with
+its key, and a command older than the newest key applied to its document is skipped and
+reported as superseded (a retried old version, an ingest retried after a delete). The
+read-then-write is serialised per document: within this process by a lock, across
+replicas by the broker's routing (one shard queue per document, a single active
+consumer per shard).
 """
 
 from __future__ import annotations
@@ -11,7 +19,9 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from lectern import failpoints
 from lectern.contracts import (
+    DeleteDocument,
     IngestDocument,
     MetadataFilter,
     PingResponse,
@@ -29,6 +39,8 @@ from lectern_indexer.parsing import parse_document
 from lectern_indexer.payloads import (
     chunk_payload,
     is_complete_version,
+    is_superseded,
+    last_applied_key,
     same_embedded_fields,
     search_hit,
 )
@@ -59,6 +71,8 @@ class IngestResult:
         chunk_count: chunks of that version.
         unchanged: the version was already fully indexed with the same payload.
         duration_ms: wall time of the ingest in milliseconds.
+        superseded: a newer command was already applied; nothing was written, and
+            ``version`` is the command's, not the one indexed.
     """
 
     document_id: str
@@ -66,6 +80,16 @@ class IngestResult:
     chunk_count: int
     unchanged: bool
     duration_ms: float
+    superseded: bool = False
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    """Outcome of a delete: points removed, or ``superseded`` by a newer command."""
+
+    document_id: str
+    deleted_points: int
+    superseded: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,6 +141,17 @@ class IndexerService:
         content = validate_ingest(command, self.max_document_bytes)
         async with self._locks.hold(command.document_id):
             existing = await self.store.document_points(command.document_id)
+            applied = last_applied_key(existing, await self.store.tombstone(command.document_id))
+            if is_superseded(command.order_key, applied):
+                log.info("document.superseded", document_id=command.document_id, applied=applied)
+                return IngestResult(
+                    document_id=command.document_id,
+                    version=command.version,
+                    chunk_count=0,
+                    unchanged=False,
+                    duration_ms=_ms_since(started),
+                    superseded=True,
+                )
             current = [p for p in existing if p.payload.get("version") == command.version]
             if is_complete_version(current) and same_embedded_fields(current[0], command):
                 unchanged = await self._refresh_payload(current, command)
@@ -136,12 +171,25 @@ class IndexerService:
             duration_ms=(time.perf_counter() - started) * 1000,
         )
 
-    async def delete(self, document_id: str) -> int:
-        """Delete every chunk of a document; returns how many points were removed."""
+    async def delete(self, command: DeleteDocument) -> DeleteResult:
+        """Delete every chunk of a document, leaving a tombstone with the command's key.
+
+        The tombstone is written first, so a crash before the chunks are gone leaves a
+        redelivery (same key) free to finish, and any older ingest superseded.
+
+        Raises:
+            StoreUnavailableError: the store failed; retrying may succeed.
+        """
+        document_id = command.document_id
         async with self._locks.hold(document_id):
             existing = await self.store.document_points(document_id)
+            applied = last_applied_key(existing, await self.store.tombstone(document_id))
+            if is_superseded(command.order_key, applied):
+                log.info("document.superseded", document_id=document_id, applied=applied)
+                return DeleteResult(document_id, 0, superseded=True)
+            await self.store.put_tombstone(document_id, command.order_key)
             await self.store.delete_points([p.id for p in existing])
-        return len(existing)
+        return DeleteResult(document_id, len(existing))
 
     async def search(self, request: SearchRequest) -> SearchResponse:
         """Answer a search request with its ``top_k`` best chunks.
@@ -209,25 +257,34 @@ class IndexerService:
         )
 
     async def _refresh_payload(self, current: list[StoredPoint], command: IngestDocument) -> bool:
-        """Rewrite source/metadata when only they changed; return whether nothing did."""
+        """Rewrite source/metadata when only they changed; return whether nothing did.
+
+        The command's order key is written too when it is newer than the stored one,
+        so an older command that arrives later is still recognised as superseded.
+        """
         payload = current[0].payload
-        if payload.get("source") == command.source and payload.get("metadata") == command.metadata:
-            return True
-        await self.store.set_payload(
-            [p.id for p in current],
-            {
+        same = (
+            payload.get("source") == command.source and payload.get("metadata") == command.metadata
+        )
+        update: dict[str, object] = {}
+        if not same:
+            update = {
                 "source": command.source,
                 "metadata": dict(command.metadata),
                 "indexed_at": utc_now().isoformat(),
-            },
-        )
-        return False
+            }
+        if any(p.payload.get("order_key") != command.order_key for p in current):
+            update["order_key"] = command.order_key
+        if update:
+            await self.store.set_payload([p.id for p in current], update)
+        return same
 
     async def _write_version(self, command: IngestDocument, content: str) -> int:
         chunks = await asyncio.to_thread(self._chunk, command, content)
         if not chunks:
             raise InvalidDocumentError("the document holds no indexable text")
         embeddings = await self.embedder.embed_documents([c.embed_text for c in chunks])
+        failpoints.raise_if("indexer.before-write", command.version)  # a transient fault
         indexed_at = utc_now().isoformat()
         points = [
             ChunkPoint(

@@ -41,6 +41,9 @@ class IndexerSettings(BaseServiceSettings):
         prefetch_limit: candidates fetched from each of dense and sparse before fusion.
         store_timeout: seconds a single vector-store call may take before it counts as
             a transient failure (``STORE_TIMEOUT``).
+        handling_record_dir: fault tests only (``HANDLING_RECORD_DIR``): record when
+            each document is handled (:mod:`lectern_indexer.handling`); unset in
+            production.
     """
 
     qdrant_path: Path = Path("data/qdrant")
@@ -60,6 +63,7 @@ class IndexerSettings(BaseServiceSettings):
     rrf_k: int = Field(default=60, ge=1, le=1000)
     prefetch_limit: int = Field(default=100, ge=1, le=1000)
     store_timeout: float = Field(default=30.0, gt=0, le=600)
+    handling_record_dir: Path | None = None
 
     @field_validator("embedding_model_path", "sparse_model_path")
     @classmethod

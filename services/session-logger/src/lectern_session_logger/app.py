@@ -121,7 +121,7 @@ async def lifespan(
     batcher.start()
     try:
         await broker.connect()
-        await declare_topology(str(settings.rabbitmq_url))
+        await declare_topology(str(settings.rabbitmq_url), indexer_shards=settings.indexer_shards)
         await consumer.start()
         log.info("session_logger.started", batch_size=settings.batch_size)
         yield

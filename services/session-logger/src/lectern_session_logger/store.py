@@ -44,6 +44,7 @@ doc_events AS (
     WHERE document_id IS NOT NULL
       AND event_type IN ('document.accepted', 'document.indexed',
                          'document.failed', 'document.deleted')
+      AND coalesce(payload->>'superseded', 'false') <> 'true'
 ),
 latest AS (
     SELECT DISTINCT ON (document_id) *

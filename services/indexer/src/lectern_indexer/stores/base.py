@@ -42,8 +42,15 @@ SUMMARY_FIELDS = (
     "source",
     "format",
     "metadata",
+    "order_key",
 )
 """Payload fields read when listing a document's points (everything but the text)."""
+
+TOMBSTONE_FIELD = "tombstone_of"
+"""Payload field naming the deleted document on its tombstone point.
+
+A tombstone has no vectors (so no search ever returns it) and no ``document_id`` (so
+it is never one of the document's points); it holds the ``order_key`` of the delete."""
 
 METADATA_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 """Metadata keys that may be filtered on (safe as a payload path ``metadata.<key>``)."""
@@ -57,6 +64,14 @@ def chunk_point_id(document_id: str, version: str, chunk_index: int) -> str:
     return str(uuid.uuid5(CHUNK_ID_NAMESPACE, f"{document_id}:{version}:{chunk_index}"))
 
 
+def tombstone_point_id(document_id: str) -> str:
+    """Return the id of a document's tombstone: ``uuid5(namespace, "<doc>:tombstone")``.
+
+    Never equal to a chunk id (those end in ``:<version>:<index>``).
+    """
+    return str(uuid.uuid5(CHUNK_ID_NAMESPACE, f"{document_id}:tombstone"))
+
+
 @dataclass(frozen=True)
 class ChunkPoint:
     """A chunk ready to store.
@@ -67,7 +82,7 @@ class ChunkPoint:
         sparse: BM25 term weights.
         payload: ``document_id``, ``version``, ``chunk_index``, ``chunk_count``,
             ``title``, ``source``, ``heading_path``, ``text``, ``format``, ``metadata``,
-            ``indexed_at``.
+            ``indexed_at``, ``order_key`` (of the command that wrote it).
     """
 
     id: str
@@ -144,6 +159,14 @@ class VectorStore(Protocol):
 
     async def delete_points(self, point_ids: Sequence[str]) -> None:
         """Delete points by id; durable when it returns."""
+        ...
+
+    async def tombstone(self, document_id: str) -> str | None:
+        """The ``order_key`` of the document's tombstone, or ``None`` if it has none."""
+        ...
+
+    async def put_tombstone(self, document_id: str, order_key: str) -> None:
+        """Write (or overwrite) the document's tombstone; durable when it returns."""
         ...
 
     async def set_payload(self, point_ids: Sequence[str], payload: dict[str, Any]) -> None:

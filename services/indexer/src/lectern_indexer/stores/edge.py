@@ -23,11 +23,13 @@ from lectern_indexer.stores.base import (
     KEYWORD_FIELDS,
     SPARSE_VECTOR,
     SUMMARY_FIELDS,
+    TOMBSTONE_FIELD,
     ChunkPoint,
     ScoredPoint,
     StoredPoint,
     VectorQuery,
     metadata_index_keys,
+    tombstone_point_id,
 )
 from lectern_indexer.stores.edge_mapping import (
     BOOL_SHADOW,
@@ -160,6 +162,27 @@ class QdrantEdgeStore:
 
         def write() -> None:
             self._require().update(qe.UpdateOperation.delete_points(ids))
+            self._require().flush()
+
+        await self._write(write)
+
+    async def tombstone(self, document_id: str) -> str | None:
+        """Read the order key of the document's tombstone point, if any."""
+        point_id: Any = tombstone_point_id(document_id)
+        records = await self._read(lambda: self._require().retrieve([point_id], True, False))
+        key = dict(records[0].payload or {}).get("order_key") if records else None
+        return key if isinstance(key, str) else None
+
+    async def put_tombstone(self, document_id: str, order_key: str) -> None:
+        """Upsert the document's tombstone (a point without vectors), then flush."""
+        tombstone = qe.Point(
+            tombstone_point_id(document_id),
+            {},
+            {TOMBSTONE_FIELD: document_id, "order_key": order_key},
+        )
+
+        def write() -> None:
+            self._require().update(qe.UpdateOperation.upsert_points([tombstone]))
             self._require().flush()
 
         await self._write(write)

@@ -23,11 +23,13 @@ from lectern_indexer.stores.base import (
     KEYWORD_FIELDS,
     SPARSE_VECTOR,
     SUMMARY_FIELDS,
+    TOMBSTONE_FIELD,
     ChunkPoint,
     ScoredPoint,
     StoredPoint,
     VectorQuery,
     metadata_index_keys,
+    tombstone_point_id,
 )
 
 T = TypeVar("T")
@@ -173,6 +175,28 @@ class QdrantServerStore:
             await self._call(
                 self.client.delete(self.collection, points_selector=selector, wait=True)
             )
+
+    async def tombstone(self, document_id: str) -> str | None:
+        """Read the order key of the document's tombstone point, if any."""
+        records = await self._call(
+            self.client.retrieve(
+                self.collection,
+                ids=[tombstone_point_id(document_id)],
+                with_payload=True,
+                with_vectors=False,
+            )
+        )
+        key = dict(records[0].payload or {}).get("order_key") if records else None
+        return key if isinstance(key, str) else None
+
+    async def put_tombstone(self, document_id: str, order_key: str) -> None:
+        """Upsert the document's tombstone (a point without vectors) with ``wait=True``."""
+        tombstone = models.PointStruct(
+            id=tombstone_point_id(document_id),
+            vector={},
+            payload={TOMBSTONE_FIELD: document_id, "order_key": order_key},
+        )
+        await self._call(self.client.upsert(self.collection, points=[tombstone], wait=True))
 
     async def set_payload(self, point_ids: Sequence[str], payload: dict[str, Any]) -> None:
         """Set payload keys on points with ``wait=True``."""
