@@ -46,6 +46,17 @@ async def channel(amqp_url: str) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
         yield await connection.channel()
 
 
+async def take(queue: aio_pika.abc.AbstractQueue, count: int) -> list[Any]:
+    """Consume ``count`` messages (shard queues are single-active-consumer: no basic.get)."""
+    taken: list[Any] = []
+    async with asyncio.timeout(WAIT_S), queue.iterator() as messages:
+        async for message in messages:
+            taken.append(message)
+            if len(taken) == count:
+                break
+    return taken
+
+
 async def depth(channel: aio_pika.abc.AbstractChannel, name: str) -> int:
     queue = await channel.declare_queue(name, passive=True)
     return queue.declaration_result.message_count or 0
@@ -65,9 +76,7 @@ async def dead_letter_by_rejecting(channel: aio_pika.abc.AbstractChannel, count:
             routing_key=SHARD,
         )
     work = await channel.declare_queue(SHARD, passive=True)
-    for _ in ids:
-        message = await work.get(timeout=5)
-        assert message is not None
+    for message in await take(work, count):
         await message.reject(requeue=False)
     dlq = topology.dlq_name(SHARD)
 
@@ -113,8 +122,7 @@ async def test_replay_moves_once_with_attempts_reset(
     again = await client.post(url, json={"message_ids": [first]})
     assert again.json()["count"] == 0
     work = await channel.declare_queue(SHARD, passive=True)
-    message = await work.get(timeout=5)
-    assert message is not None
+    (message,) = await take(work, 1)
     assert message.message_id == first
     headers = message.headers or {}
     assert headers[topology.ATTEMPT_HEADER] == 0
