@@ -127,6 +127,10 @@ class EventRepository(Protocol):
         """Store ``events`` atomically; return how many were new (not duplicates)."""
         ...
 
+    async def reset(self) -> None:
+        """Forget cached state and replace connections before a retry after a refusal."""
+        ...
+
 
 class PostgresEventRepository:
     """:class:`EventRepository` over an asyncpg pool.
@@ -145,6 +149,16 @@ class PostgresEventRepository:
         """Drop ``days`` from the partition cache (after retention dropped them)."""
         if self._known_days is not None:
             self._known_days -= days
+
+    async def reset(self) -> None:
+        """Replace every pooled connection (as each is next released) and re-read partitions.
+
+        After a refusal that an operator fixes outside the service (``ALTER DATABASE ...
+        SET default_transaction_read_only``, a failover to a new primary, a grant), new
+        sessions see the fix; the current ones keep their settings until replaced.
+        """
+        await self._pool.expire_connections()
+        self._known_days = None
 
     async def _prepare_partitions(self, connection: AnyConnection, days: set[date]) -> None:
         if self._known_days is None:
