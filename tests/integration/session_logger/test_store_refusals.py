@@ -11,9 +11,7 @@ migrations, so a superuser can revoke its privileges.
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -25,7 +23,13 @@ from faststream.rabbit import RabbitBroker
 from prometheus_client import REGISTRY
 from pydantic import TypeAdapter
 from tests.conftest import BASE_DATABASE_URL, _with_path, drop_database
-from tests.integration.session_logger.conftest import make_settings, running, wait_until
+from tests.integration.session_logger.conftest import (
+    make_settings,
+    queue_messages,
+    running,
+    wait_settled,
+    wait_until,
+)
 
 from lectern import topology
 from lectern.broker import publish_event
@@ -129,22 +133,6 @@ async def make_writable(db: Database) -> None:
     await db.on_server(f'ALTER DATABASE "{db.name}" RESET default_transaction_read_only')
 
 
-def _queue_messages(amqp_url: str) -> tuple[int, int]:
-    """``(messages, unacknowledged)`` of ``session-logger.events`` (rabbitmqctl)."""
-    vhost = amqp_url.rsplit("/", 1)[1]
-    output = subprocess.run(
-        [
-            *("rabbitmqctl", "-q", "list_queues", "-p", vhost, "--formatter", "json"),
-            *("name", "messages", "messages_unacknowledged"),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    (queue,) = [q for q in json.loads(output) if q["name"] == topology.SESSION_LOGGER_EVENTS_QUEUE]
-    return int(queue["messages"]), int(queue["messages_unacknowledged"])
-
-
 async def _ping(rpc: RpcClient) -> PingResponse | None:
     """The service's ping reply, ``None`` if the RPC did not make it (a loaded machine)."""
     body = PingRequest().model_dump_json().encode()
@@ -220,10 +208,10 @@ async def test_refused_writes_hold_every_event_until_repaired(
             await wait_until(reported, timeout=60)  # detail names it only while store_ok is false
             assert _blocked_gauge(sqlstate) == 1
             assert await db.admin.fetchval("SELECT count(*) FROM events") == len(before)
-            assert _queue_messages(amqp_url)[0] == HELD  # none acknowledged
+            assert queue_messages(amqp_url)[0] == HELD  # none acknowledged
             await repair(db)
             await wait_until(lambda: _count(db.admin, len(before) + HELD), timeout=60)
-            await wait_until(lambda: _queue_drained(amqp_url), timeout=30)
+            await wait_settled(amqp_url, timeout=30)
             await wait_until(recovered, timeout=30)
         finally:
             await rpc.close()
@@ -241,7 +229,3 @@ async def test_refused_writes_hold_every_event_until_repaired(
 
 async def _count(connection: asyncpg.Connection, expected: int) -> bool:
     return bool(await connection.fetchval("SELECT count(*) FROM events") == expected)
-
-
-async def _queue_drained(amqp_url: str) -> bool:
-    return _queue_messages(amqp_url) == (0, 0)
