@@ -7,6 +7,8 @@ passes silently.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import aio_pika
@@ -15,6 +17,7 @@ from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 
 from lectern import topology
 from lectern.contracts import Event, Message
+from lectern.event_bounds import MAX_EVENT_BYTES, bound_event
 from lectern.retry import RETRY_DELAYS_MS, retry_queue
 
 FASTSTREAM_LOGGER = "lectern.faststream"
@@ -118,11 +121,30 @@ async def _declare(channel: AbstractChannel, queue: RabbitQueue) -> AbstractQueu
 async def publish_event(broker: RabbitBroker, event: Event, *, timeout: float = 10.0) -> None:
     """Publish an event on ``lectern.events`` (confirmed, persistent, mandatory).
 
+    An event whose body exceeds :data:`lectern.event_bounds.MAX_EVENT_BYTES` is published
+    bounded (:func:`lectern.event_bounds.bound_event`, in a worker thread): excerpts of
+    its largest fields, ``truncated: true`` and the original sizes, so neither the
+    broker nor the event log refuses it.
+
     Raises:
         aio_pika.exceptions.DeliveryError: the broker returned or nacked the message.
         TimeoutError: no confirm within ``timeout`` seconds.
+        lectern.event_bounds.EventTooLargeError: the event cannot be bounded.
     """
-    await _publish(broker, event, topology.events_exchange, event.event_type, timeout)
+    body = event.model_dump_json().encode()
+    if len(body) > MAX_EVENT_BYTES:
+        body = await asyncio.to_thread(bounded_body, event)
+    await _publish(broker, event, topology.events_exchange, event.event_type, timeout, body=body)
+
+
+def bounded_body(event: Event) -> bytes:
+    """The JSON body of ``event`` within :data:`~lectern.event_bounds.MAX_EVENT_BYTES`.
+
+    Raises:
+        lectern.event_bounds.EventTooLargeError: the event cannot be bounded.
+    """
+    bounded = bound_event(event.model_dump(mode="json"))
+    return json.dumps(bounded, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 async def publish_command(
@@ -149,9 +171,11 @@ async def _publish(
     routing_key: str,
     timeout: float,
     headers: dict[str, Any] | None = None,
+    *,
+    body: bytes | None = None,
 ) -> None:
     await broker.publish(
-        message.model_dump_json().encode(),
+        body if body is not None else message.model_dump_json().encode(),
         exchange=exchange,
         routing_key=routing_key,
         persist=True,

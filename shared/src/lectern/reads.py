@@ -215,6 +215,9 @@ class AnalyticsSummaryResponse(_Reply):
         per_day: one row per UTC day that had a search or an answer, oldest first.
         top_queries: the ``top_n`` most frequent search queries, most frequent first.
         failed_documents: documents now ``failed`` whose failure is in the window.
+        dead_lettered_events: events waiting in ``session-logger.events.dlq`` now (not
+            limited to the window: they stay until an operator drains or replays them);
+            ``None`` when the broker could not be asked.
     """
 
     kind: Literal["analytics_summary"] = "analytics_summary"
@@ -228,6 +231,7 @@ class AnalyticsSummaryResponse(_Reply):
     per_day: list[DailyUsage]
     top_queries: list[TopQuery]
     failed_documents: list[FailedDocument]
+    dead_lettered_events: int | None = None
 
 
 # --------------------------------------------------------------------------- unions

@@ -1,8 +1,13 @@
-"""Documents are processed concurrently, up to ``MAX_CONCURRENT_DOCUMENTS`` at once."""
+"""Documents are processed concurrently, up to ``MAX_CONCURRENT_DOCUMENTS`` at once.
+
+The embedder counts the calls in flight and keeps the peak: it must reach the limit
+(documents overlap) and never pass it. No wall-clock measurement.
+"""
 
 from __future__ import annotations
 
-import time
+import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 import aio_pika
@@ -12,10 +17,29 @@ from tests.unit.indexer.fakes import FakeEmbedder
 
 from lectern.contracts import IngestDocument, content_version
 from lectern_indexer.app import IndexerRuntime, create_app
+from lectern_indexer.embedding import Embedding
 
 pytestmark = pytest.mark.integration
 
-DELAY_S = 1.5
+HOLD_S = 0.5
+"""How long each embedding call lasts, so that documents allowed at once overlap."""
+
+
+class PeakEmbedder(FakeEmbedder):
+    """A :class:`FakeEmbedder` that records the most document embeddings in flight."""
+
+    def __init__(self) -> None:
+        super().__init__(delay_s=HOLD_S)
+        self.in_flight = 0
+        self.peak = 0
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[Embedding]:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            return await super().embed_documents(texts)
+        finally:
+            self.in_flight -= 1
 
 
 def _command(n: int) -> IngestDocument:
@@ -34,20 +58,17 @@ async def test_concurrent_documents_are_bounded(
     amqp_url: str, tmp_path: Path, limit: int, documents: int
 ):
     settings = indexer_settings(amqp_url, tmp_path / "qdrant", max_concurrent_documents=limit)
-    runtime = IndexerRuntime(settings, embedder=FakeEmbedder(delay_s=DELAY_S))
+    embedder = PeakEmbedder()
+    runtime = IndexerRuntime(settings, embedder=embedder)
     app = create_app(settings, runtime)
     await app.start()
     connection = await aio_pika.connect(amqp_url)
     try:
         bus = Bus(connection)
         await bus.start()
-        started = time.perf_counter()
-        for n in range(documents):
-            await bus.ingest(_command(n))
+        await asyncio.gather(*(bus.ingest(_command(n)) for n in range(documents)))
         await bus.wait_for(lambda e: e["event_type"] == "document.indexed", count=documents)
-        elapsed = time.perf_counter() - started
     finally:
         await connection.close()
         await app.stop()
-    waves = documents // limit
-    assert waves * DELAY_S <= elapsed < (waves + 1) * DELAY_S, elapsed
+    assert embedder.peak == limit

@@ -8,6 +8,8 @@ with confirms; ``db`` is a plain asyncpg connection to the test database.
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,6 +20,7 @@ import pytest
 from faststream import FastStream
 from faststream.rabbit import RabbitBroker
 
+from lectern import topology
 from lectern.broker import create_broker, declare_topology
 from lectern_session_logger.app import create_app
 from lectern_session_logger.migrations import run_migrations
@@ -90,3 +93,37 @@ async def wait_for_rows(connection: asyncpg.Connection, count: int, timeout: flo
         return bool(await connection.fetchval("SELECT count(*) FROM events") >= count)
 
     await wait_until(enough, timeout)
+
+
+def queue_messages(
+    amqp_url: str, queue: str = topology.SESSION_LOGGER_EVENTS_QUEUE
+) -> tuple[int, int]:
+    """``(messages, unacknowledged)`` of ``queue`` in the test's vhost (``rabbitmqctl``).
+
+    ``messages`` counts ready and unacknowledged messages: 0 means every delivery was
+    settled.
+    """
+    vhost = amqp_url.rsplit("/", 1)[1]
+    output = subprocess.run(
+        [
+            *("rabbitmqctl", "-q", "list_queues", "-p", vhost, "--formatter", "json"),
+            *("name", "messages", "messages_unacknowledged"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    (found,) = [q for q in json.loads(output) if q["name"] == queue]
+    return int(found["messages"]), int(found["messages_unacknowledged"])
+
+
+async def wait_settled(amqp_url: str, timeout: float = 60.0) -> None:
+    """Wait until ``session-logger.events`` holds no message, ready or unacknowledged.
+
+    Then every published event was handled (stored, or dead-lettered), duplicates too.
+    """
+
+    async def settled() -> bool:
+        return await asyncio.to_thread(queue_messages, amqp_url) == (0, 0)
+
+    await wait_until(settled, timeout, interval=0.2)

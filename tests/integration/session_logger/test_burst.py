@@ -8,7 +8,7 @@ import random
 import asyncpg
 import pytest
 from faststream.rabbit import RabbitBroker
-from tests.integration.session_logger.conftest import wait_for_rows
+from tests.integration.session_logger.conftest import wait_for_rows, wait_settled
 
 from lectern.broker import publish_event
 from lectern.contracts import Event, SearchCompleted
@@ -20,7 +20,7 @@ DUPLICATES = TOTAL // 10
 
 
 async def test_burst_with_duplicates_stores_each_event_once(
-    publisher: RabbitBroker, db: asyncpg.Connection
+    publisher: RabbitBroker, db: asyncpg.Connection, amqp_url: str
 ):
     unique: list[Event] = [
         SearchCompleted(
@@ -40,7 +40,7 @@ async def test_burst_with_duplicates_stores_each_event_once(
         chunk = burst[start : start + 1000]
         await asyncio.gather(*(publish_event(publisher, event) for event in chunk))
     await wait_for_rows(db, len(unique), timeout=120)
-    await asyncio.sleep(1.0)  # let any late duplicate land
+    await wait_settled(amqp_url)  # every duplicate was handled too
     assert await db.fetchval("SELECT count(*) FROM events") == len(unique)
     assert await db.fetchval("SELECT count(DISTINCT event_id) FROM events") == len(unique)
     assert await db.fetchval("SELECT sum(search_count) FROM sessions") == len(unique)

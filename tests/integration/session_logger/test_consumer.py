@@ -10,7 +10,7 @@ import aio_pika
 import asyncpg
 import pytest
 from faststream.rabbit import RabbitBroker
-from tests.integration.session_logger.conftest import wait_for_rows, wait_until
+from tests.integration.session_logger.conftest import wait_for_rows, wait_settled, wait_until
 
 from lectern import topology
 from lectern.broker import publish_event
@@ -64,7 +64,7 @@ async def test_each_event_is_stored_once(publisher: RabbitBroker, db: asyncpg.Co
 
 
 async def test_an_event_published_twice_is_stored_once(
-    publisher: RabbitBroker, db: asyncpg.Connection
+    publisher: RabbitBroker, db: asyncpg.Connection, amqp_url: str
 ):
     event = search("dup")
     await publish_event(publisher, event)
@@ -73,7 +73,7 @@ async def test_an_event_published_twice_is_stored_once(
     await wait_for_rows(db, 1)
     await publish_event(publisher, sentinel)
     await wait_for_rows(db, 2)
-    await asyncio.sleep(0.3)
+    await wait_settled(amqp_url)  # both copies were handled
     assert await db.fetchval("SELECT count(*) FROM events WHERE event_id = $1", event.event_id) == 1
     assert await db.fetchval("SELECT count(*) FROM events") == 2
     assert await db.fetchval("SELECT search_count FROM sessions WHERE session_id = 'dup'") == 1

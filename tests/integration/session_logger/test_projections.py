@@ -23,11 +23,14 @@ pytestmark = pytest.mark.integration
 T0 = datetime.now(UTC) - timedelta(hours=1)
 
 
-def accepted(doc: str, minute: int, version: str = "v1", title: str = "T1") -> DocumentAccepted:
+def accepted(
+    doc: str, minute: int, version: str = "v1", title: str = "T1", source: str | None = None
+) -> DocumentAccepted:
     return DocumentAccepted(
         document_id=doc,
         version=version,
         title=title,
+        source=source,
         format="markdown",
         size_bytes=1,
         occurred_at=T0 + timedelta(minutes=minute),
@@ -133,3 +136,53 @@ async def test_superseded_outcomes_leave_the_status_alone(
     row = await status(db, "s")
     assert (row["status"], row["version"], row["chunk_count"]) == ("indexed", "v2", 3)
     assert row["updated_at"] == T0 + timedelta(minutes=2)
+
+
+async def test_a_reingest_without_source_clears_the_source(
+    publisher: RabbitBroker, db: asyncpg.Connection
+):
+    for event in (accepted("d", 1, source="books/a.md"), indexed("d", 2)):
+        await publish_event(publisher, event)
+    await wait_for_rows(db, 2)
+    assert (await status(db, "d"))["source"] == "books/a.md"
+    await publish_event(publisher, accepted("d", 3, "v2", "T2", source=None))
+    await wait_for_rows(db, 3)
+    await publish_event(publisher, indexed("d", 4, "v2"))
+    await wait_for_rows(db, 4)
+    row = await status(db, "d")
+    assert (row["status"], row["version"], row["title"], row["source"]) == (
+        "indexed",
+        "v2",
+        "T2",
+        None,
+    )
+    await publish_event(publisher, accepted("d", 0, "v0", source="old/late.md"))  # late, older
+    await wait_for_rows(db, 5)
+    assert (await status(db, "d"))["source"] is None
+
+
+def deleted(doc: str, minute: int) -> DocumentDeleted:
+    return DocumentDeleted(
+        document_id=doc, deleted_points=0, occurred_at=T0 + timedelta(minutes=minute)
+    )
+
+
+async def test_a_delete_of_a_never_seen_document_makes_no_status_row(
+    publisher: RabbitBroker, db: asyncpg.Connection
+):
+    await publish_event(publisher, deleted("ghost", 1))
+    await wait_for_rows(db, 1)
+    await asyncio.gather(
+        publish_event(publisher, deleted("ghost", 2)),
+        publish_event(publisher, accepted("real", 1)),
+        publish_event(publisher, deleted("real", 2)),
+    )
+    await wait_for_rows(db, 4)
+    assert await db.fetchval("SELECT count(*) FROM events WHERE document_id = 'ghost'") == 2
+    rows = await db.fetch("SELECT document_id, status FROM documents ORDER BY document_id")
+    assert [(r["document_id"], r["status"]) for r in rows] == [("real", "deleted")]
+    await publish_event(publisher, accepted("known", 1))
+    await wait_for_rows(db, 5)
+    await publish_event(publisher, deleted("known", 2))  # a later batch: the row exists
+    await wait_for_rows(db, 6)
+    assert (await status(db, "known"))["status"] == "deleted"

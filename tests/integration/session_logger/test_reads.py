@@ -197,5 +197,6 @@ async def test_analytics_summary(seeded: RpcClient):
         (day + timedelta(days=1), 1, 0, 0),
     ]
     assert [(f.document_id, f.reason) for f in summary.failed_documents] == [("d2", "bad html")]
+    assert summary.dead_lettered_events == 0
     narrow = await call(seeded, AnalyticsSummaryRequest(since=at(1), until=at(2)))
     assert (narrow.searches, narrow.zero_hit_rate, narrow.failed_documents) == (1, 0.0, [])

@@ -13,11 +13,18 @@ import asyncpg
 import pytest
 from faststream.rabbit import RabbitBroker
 from tests.conftest import BASE_DATABASE_URL, _with_path
-from tests.integration.session_logger.conftest import make_settings, running, wait_for_rows
+from tests.integration.session_logger.conftest import (
+    make_settings,
+    queue_messages,
+    running,
+    wait_for_rows,
+    wait_until,
+)
 
 from lectern import topology
 from lectern.broker import publish_event
-from lectern.contracts import SearchCompleted
+from lectern.contracts import PingRequest, PingResponse, SearchCompleted
+from lectern.rpc import BrokerUnavailableError, RpcClient
 from lectern_session_logger.app import create_app
 from lectern_session_logger.migrations import run_migrations
 
@@ -48,6 +55,20 @@ async def _ready_messages(amqp_url: str) -> int:
         return int(result.message_count or 0)
 
 
+async def _writes_failing(amqp_url: str) -> bool:
+    client = RpcClient(amqp_url, name="test")
+    await client.connect()
+    try:
+        body = PingRequest().model_dump_json().encode()
+        raw = await client.call(topology.SESSION_LOGGER_RPC_QUEUE, body, timeout=5)
+    except (BrokerUnavailableError, TimeoutError):
+        return False
+    finally:
+        await client.close()
+    reply = PingResponse.model_validate_json(raw)
+    return not reply.store_ok  # ALLOW_CONNECTIONS false: SQLSTATE 55000, an operator's doing
+
+
 def _search() -> SearchCompleted:
     return SearchCompleted(query="q", mode="hybrid", top_k=1, hit_count=1, latency_ms=1.0)
 
@@ -61,7 +82,12 @@ async def test_events_wait_in_rabbitmq_while_postgres_is_away(
         await _allow_connections(database_url, allowed=False)
         try:
             await asyncio.gather(*(publish_event(publisher, _search()) for _ in range(20)))
-            await asyncio.sleep(1.5)  # the writer retries with back-off, nothing is acked
+
+            async def held() -> bool:  # delivered to the service, none acknowledged
+                return await asyncio.to_thread(queue_messages, amqp_url) == (20, 20)
+
+            await wait_until(held, timeout=60)
+            await wait_until(lambda: _writes_failing(amqp_url), timeout=60)
         except BaseException:
             await _allow_connections(database_url, allowed=True)
             raise

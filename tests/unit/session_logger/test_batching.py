@@ -7,25 +7,33 @@ import pytest
 
 from lectern_session_logger.batching import Batcher, BatcherClosedError
 
+GIVE_UP_S = 30
+"""Deadline after which a test gives up waiting (never an assertion on speed)."""
+
 
 class Recorder:
-    def __init__(self, delay: float = 0.0) -> None:
+    """Records batches; with ``hold``, each flush waits until ``release`` is set."""
+
+    def __init__(self, hold: bool = False) -> None:
         self.batches: list[list[int]] = []
-        self.delay = delay
+        self.flushing = asyncio.Event()
+        self.release = asyncio.Event()
+        if not hold:
+            self.release.set()
 
     async def flush(self, items: list[int]) -> list[int]:
         self.batches.append(list(items))
-        await asyncio.sleep(self.delay)
+        self.flushing.set()
+        await self.release.wait()
         return [item * 10 for item in items]
 
 
 async def test_full_batches_flush_at_once_and_results_match_items():
     recorder = Recorder()
-    batcher: Batcher[int, int] = Batcher(recorder.flush, max_size=4, max_wait_s=10)
+    batcher: Batcher[int, int] = Batcher(recorder.flush, max_size=4, max_wait_s=3600)
     batcher.start()
-    started = time.monotonic()
-    results = await asyncio.gather(*(batcher.submit(n) for n in range(8)))
-    assert time.monotonic() - started < 1
+    async with asyncio.timeout(GIVE_UP_S):  # full batches never wait for max_wait_s
+        results = await asyncio.gather(*(batcher.submit(n) for n in range(8)))
     assert results == [n * 10 for n in range(8)]
     assert recorder.batches == [[0, 1, 2, 3], [4, 5, 6, 7]]
     await batcher.close()
@@ -36,20 +44,24 @@ async def test_partial_batch_flushes_after_max_wait():
     batcher: Batcher[int, int] = Batcher(recorder.flush, max_size=100, max_wait_s=0.05)
     batcher.start()
     started = time.monotonic()
-    assert await asyncio.gather(batcher.submit(1), batcher.submit(2)) == [10, 20]
-    assert 0.04 <= time.monotonic() - started < 1
+    async with asyncio.timeout(GIVE_UP_S):
+        assert await asyncio.gather(batcher.submit(1), batcher.submit(2)) == [10, 20]
+    assert time.monotonic() - started >= 0.05  # not before max_wait_s
     assert recorder.batches == [[1, 2]]
     await batcher.close()
 
 
 async def test_items_arriving_during_a_flush_form_the_next_batch():
-    recorder = Recorder(delay=0.1)
+    recorder = Recorder(hold=True)
     batcher: Batcher[int, int] = Batcher(recorder.flush, max_size=100, max_wait_s=0.01)
     batcher.start()
-    first = asyncio.create_task(batcher.submit(0))
-    await asyncio.sleep(0.05)  # the first flush is running
-    rest = [asyncio.create_task(batcher.submit(n)) for n in range(1, 6)]
-    await asyncio.gather(first, *rest)
+    first = batcher.enqueue(0)
+    async with asyncio.timeout(GIVE_UP_S):
+        await recorder.flushing.wait()  # the first flush is running
+    rest = [batcher.enqueue(n) for n in range(1, 6)]
+    recorder.release.set()
+    async with asyncio.timeout(GIVE_UP_S):
+        await asyncio.gather(first, *rest)
     assert recorder.batches == [[0], [1, 2, 3, 4, 5]]
     await batcher.close()
 
@@ -58,8 +70,7 @@ async def test_close_flushes_what_is_waiting_then_refuses():
     recorder = Recorder()
     batcher: Batcher[int, int] = Batcher(recorder.flush, max_size=100, max_wait_s=60)
     batcher.start()
-    pending = asyncio.create_task(batcher.submit(7))
-    await asyncio.sleep(0.01)
+    pending = batcher.enqueue(7)
     await batcher.close()
     assert await pending == 70
     with pytest.raises(BatcherClosedError):
@@ -67,14 +78,12 @@ async def test_close_flushes_what_is_waiting_then_refuses():
 
 
 async def test_close_gives_up_on_a_stuck_flush():
-    async def stuck(items: list[int]) -> list[int]:
-        await asyncio.sleep(3600)
-        return items
-
-    batcher: Batcher[int, int] = Batcher(stuck, max_size=1, max_wait_s=0.01)
+    recorder = Recorder(hold=True)  # never released: the flush is stuck
+    batcher: Batcher[int, int] = Batcher(recorder.flush, max_size=1, max_wait_s=0.01)
     batcher.start()
-    pending = asyncio.create_task(batcher.submit(1))
-    await asyncio.sleep(0.05)
+    pending = batcher.enqueue(1)
+    async with asyncio.timeout(GIVE_UP_S):
+        await recorder.flushing.wait()
     await batcher.close(timeout=0.1)
     with pytest.raises(BatcherClosedError):
         await pending

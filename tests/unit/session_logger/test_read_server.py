@@ -14,9 +14,11 @@ from lectern.reads import (
     ReadRequest,
     SessionHistoryRequest,
 )
+from lectern_session_logger.db import Failure
 from lectern_session_logger.errors import InvalidRequestError, NotFoundError
 from lectern_session_logger.read_store import decode_cursor, encode_cursor
 from lectern_session_logger.rpc_server import ReadServer
+from lectern_session_logger.writer import WriteHealth
 
 
 class FakeStore:
@@ -32,7 +34,8 @@ class FakeStore:
 
 
 def server(store: FakeStore, writes_ok: bool = True) -> ReadServer:
-    return ReadServer(store, lambda: writes_ok)  # type: ignore[arg-type]
+    health = WriteHealth() if writes_ok else WriteHealth(Failure.UNAVAILABLE, "08006")
+    return ReadServer(store, lambda: health)  # type: ignore[arg-type]
 
 
 async def test_ping_reports_store_state():
@@ -45,6 +48,15 @@ async def test_ping_reports_store_state():
     assert isinstance(failing, PingResponse)
     assert not failing.store_ok
     assert failing.detail
+    assert "08006" in failing.detail
+
+
+async def test_ping_names_the_sqlstate_that_blocks_writes():
+    health = WriteHealth(Failure.BLOCKED, "42P01")
+    reply = await ReadServer(FakeStore(), lambda: health).ping()  # type: ignore[arg-type]
+    assert not reply.store_ok
+    assert reply.detail is not None
+    assert "SQLSTATE 42P01 (undefined_table)" in reply.detail
 
 
 @pytest.mark.parametrize(

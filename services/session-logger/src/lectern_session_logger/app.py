@@ -115,7 +115,7 @@ async def lifespan(
         writer.write, max_size=settings.batch_size, max_wait_s=settings.batch_max_wait_ms / 1000
     )
     consumer = EventConsumer(str(settings.rabbitmq_url), batcher, prefetch=settings.prefetch_count)
-    runtime.reads = ReadServer(ReadStore(pool), lambda: writer.available)
+    runtime.reads = ReadServer(ReadStore(pool), lambda: writer.health, consumer.dead_letter_depth)
     await maintenance_once(pool, settings, repository.forget_days)
     upkeep = asyncio.create_task(maintenance_loop(pool, settings, repository.forget_days))
     batcher.start()

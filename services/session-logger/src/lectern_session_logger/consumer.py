@@ -35,6 +35,7 @@ from lectern_session_logger.acks import AckCoalescer
 from lectern_session_logger.batching import Batcher, BatcherClosedError
 from lectern_session_logger.errors import InvalidEventError
 from lectern_session_logger.events import StoredEvent, parse_event
+from lectern_session_logger.metrics import DEAD_LETTERED
 from lectern_session_logger.writer import Rejection
 
 log = get_logger(__name__)
@@ -96,6 +97,25 @@ class EventConsumer:
         if self._connection is not None:
             await self._connection.close()
 
+    async def dead_letter_depth(self) -> int | None:
+        """Events waiting in ``session-logger.events.dlq`` (passive declare), ``None`` if unknown.
+
+        Counts every dead-letter of the queue: those this service made (invalid events,
+        rows Postgres rejected) and those RabbitMQ made (delivery limit), until an
+        operator drains or replays them.
+        """
+        if self._connection is None or self._connection.is_closed:
+            return None
+        try:
+            async with self._connection.channel() as channel:
+                queue = await channel.declare_queue(
+                    topology.dlq_name(topology.SESSION_LOGGER_EVENTS_QUEUE), passive=True
+                )
+                return int(queue.declaration_result.message_count or 0)
+        except Exception as exc:
+            log.warning("dead_letters.depth_unknown", error=repr(exc))
+            return None
+
     def _coalescer(self, message: AbstractIncomingMessage) -> AckCoalescer:
         channel: Any = message.channel
         coalescer = self._acks.get(id(channel))
@@ -120,6 +140,7 @@ class EventConsumer:
         try:
             event = parse_event(message.body)
         except InvalidEventError as exc:
+            DEAD_LETTERED.labels("invalid").inc()
             await self._dead_letter(message, str(exc))
             acks.settle(tag)
             return
@@ -146,6 +167,7 @@ class EventConsumer:
         if rejection is None:
             acks.settle(message.delivery_tag)
             return
+        DEAD_LETTERED.labels("rejected_by_store").inc()
         task = asyncio.create_task(self._dead_letter(message, rejection))
         task.add_done_callback(lambda _: acks.settle(message.delivery_tag or 0))
         self._dead_letters.add(task)

@@ -4,6 +4,13 @@ Any event is accepted if its envelope is valid (:class:`lectern.contracts.EventE
 so events other services publish are stored too. Events of a type this service knows
 (:data:`lectern.contracts.EVENT_TYPES`) at the current schema version are also checked
 against their model, because the projections read their fields.
+
+Every valid event is stored faithfully (:func:`lectern.event_bounds.storable_event`):
+NUL characters, which Postgres ``text`` and ``jsonb`` cannot hold, are escaped
+reversibly (``nul_escaped: true``), and an event over
+:data:`lectern.event_bounds.MAX_EVENT_BYTES` keeps bounded excerpts of its largest
+fields (``truncated: true``, ``truncated_fields`` with the original sizes) instead of
+being dead-lettered.
 """
 
 from __future__ import annotations
@@ -17,13 +24,26 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from lectern.contracts import EVENT_TYPES, SCHEMA_VERSION, EventEnvelope
+from lectern.event_bounds import (
+    MAX_EVENT_BYTES,
+    NUL_FLAG,
+    TRUNCATED_FIELDS,
+    TRUNCATED_FLAG,
+    EventTooLargeError,
+    bound_event,
+    escape_nul,
+)
 from lectern_session_logger.errors import InvalidEventError
 
 ENVELOPE_FIELDS = frozenset(EventEnvelope.model_fields)
 """Fields stored in their own columns, hence left out of ``payload``."""
 
-MAX_BODY_BYTES = 1024 * 1024
-"""Largest event body stored (1 MiB); a larger one is dead-lettered."""
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""Largest event body read (16 MiB, RabbitMQ 4's default ``max_message_size``); a larger
+one is dead-lettered. Up to it, an event over :data:`MAX_EVENT_BYTES` is bounded."""
+
+MARK_FIELDS = frozenset({NUL_FLAG, TRUNCATED_FLAG, TRUNCATED_FIELDS})
+"""Fields added by :mod:`lectern.event_bounds`, not part of any event model."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +72,19 @@ def _reject_constant(name: str) -> Any:
 def _validate_known_type(envelope: EventEnvelope, data: dict[str, Any]) -> None:
     model = EVENT_TYPES.get(envelope.event_type)
     if model is not None and envelope.schema_version == SCHEMA_VERSION:
-        model.model_validate(data)
+        model.model_validate({k: v for k, v in data.items() if k not in MARK_FIELDS})
+
+
+def _storable(body: bytes, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with NUL escaped and bounded to :data:`MAX_EVENT_BYTES` (cheap when fine)."""
+    if b"\\u0000" in body:
+        data = escape_nul(data)
+    if len(body) > MAX_EVENT_BYTES:
+        try:
+            data = bound_event(data)
+        except EventTooLargeError as exc:
+            raise InvalidEventError(str(exc)) from exc
+    return data
 
 
 def parse_event(body: bytes) -> StoredEvent:
@@ -65,14 +97,11 @@ def parse_event(body: bytes) -> StoredEvent:
         The row; ``occurred_at`` keeps its instant (stored as ``timestamptz``).
 
     Raises:
-        InvalidEventError: the body is too large, not a JSON object, has no valid
-            envelope, fails its known event model, or holds a NUL character (which
-            Postgres ``text`` and ``jsonb`` cannot store).
+        InvalidEventError: the body is over :data:`MAX_BODY_BYTES`, not a JSON
+            object, has no valid envelope, or fails its known event model.
     """
     if len(body) > MAX_BODY_BYTES:
         raise InvalidEventError(f"event body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
-    if b"\\u0000" in body or b"\x00" in body:
-        raise InvalidEventError("event holds a NUL character, which Postgres cannot store")
     try:
         data = json.loads(body, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
@@ -84,15 +113,20 @@ def parse_event(body: bytes) -> StoredEvent:
         _validate_known_type(envelope, data)
     except ValidationError as exc:
         raise InvalidEventError(f"invalid event: {exc}") from exc
+    data = _storable(body, data)
     payload = {key: value for key, value in data.items() if key not in ENVELOPE_FIELDS}
     document_id = payload.get("document_id")
     return StoredEvent(
         event_id=envelope.event_id,
         occurred_at=envelope.occurred_at,
-        event_type=envelope.event_type,
+        event_type=str(data["event_type"]),
         schema_version=envelope.schema_version,
-        correlation_id=envelope.correlation_id,
-        session_id=envelope.session_id,
+        correlation_id=_optional_text(data.get("correlation_id")),
+        session_id=_optional_text(data.get("session_id")),
         document_id=document_id if isinstance(document_id, str) else None,
         payload=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
     )
+
+
+def _optional_text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

@@ -7,7 +7,7 @@ anything else, logged with its traceback).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -23,14 +23,22 @@ from lectern.reads import (
 from lectern_session_logger.db import is_transient
 from lectern_session_logger.errors import InvalidRequestError, NotFoundError
 from lectern_session_logger.read_store import ReadStore
+from lectern_session_logger.writer import WriteHealth
 
 log = get_logger(__name__)
 
 SERVICE_NAME = "session-logger"
 READ_REQUEST: TypeAdapter[ReadRequest] = TypeAdapter(ReadRequest)
 
-WritesOk = Callable[[], bool]
-"""Returns whether the batch writer's last attempt reached Postgres."""
+WriteHealthSource = Callable[[], WriteHealth]
+"""Returns how the batch writer's last attempt went."""
+
+DeadLetterDepth = Callable[[], Awaitable[int | None]]
+"""Returns how many events wait in the dead-letter queue (``None``: unknown)."""
+
+
+async def _unknown_depth() -> int | None:
+    return None
 
 
 class ReadServer:
@@ -38,12 +46,20 @@ class ReadServer:
 
     Args:
         store: runs the reads.
-        writes_ok: returns whether the batch writer last reached Postgres (for ping).
+        write_health: returns the batch writer's state (for ping).
+        dead_letter_depth: counts the events in ``session-logger.events.dlq`` (for the
+            analytics summary).
     """
 
-    def __init__(self, store: ReadStore, writes_ok: WritesOk) -> None:
+    def __init__(
+        self,
+        store: ReadStore,
+        write_health: WriteHealthSource,
+        dead_letter_depth: DeadLetterDepth = _unknown_depth,
+    ) -> None:
         self._store = store
-        self._writes_ok = writes_ok
+        self._write_health = write_health
+        self._dead_letter_depth = dead_letter_depth
 
     async def handle(self, body: bytes) -> BaseModel:
         """Answer one request body (JSON) with a response model or an :class:`RpcError`."""
@@ -78,20 +94,24 @@ class ReadServer:
             case DocumentListRequest():
                 return await self._store.document_list(request)
             case AnalyticsSummaryRequest():
-                return await self._store.analytics_summary(request)
+                summary = await self._store.analytics_summary(request)
+                depth = await self._dead_letter_depth()
+                return summary.model_copy(update={"dead_lettered_events": depth})
 
     async def ping(self) -> PingResponse:
-        """Health of this service and its store: Postgres answers and writes succeed."""
+        """Health of this service and its store: Postgres answers and writes succeed.
+
+        When writes are blocked by a configuration error, ``detail`` names its SQLSTATE
+        (``"... SQLSTATE 42P01 (undefined_table) ..."``).
+        """
         reachable = await self._store.ping()
-        writes_ok = self._writes_ok()
-        detail = None
+        health = self._write_health()
+        detail = health.describe()
         if not reachable:
-            detail = "Postgres does not answer"
-        elif not writes_ok:
-            detail = "event writes are failing; retrying"
+            detail = "Postgres does not answer" + (f"; {detail}" if detail else "")
         return PingResponse(
             service=SERVICE_NAME,
             store="postgres",
-            store_ok=reachable and writes_ok,
+            store_ok=reachable and health.ok,
             detail=detail,
         )

@@ -71,6 +71,10 @@ upsert_documents AS (
            s.described_at, f.first_seen_at, l.occurred_at, l.event_id
     FROM latest l JOIN first_seen f USING (document_id)
     LEFT JOIN described s USING (document_id)
+    WHERE l.status <> 'deleted'
+       OR EXISTS (SELECT 1 FROM doc_events o
+                  WHERE o.document_id = l.document_id AND o.status <> 'deleted')
+       OR EXISTS (SELECT 1 FROM documents k WHERE k.document_id = l.document_id)
     ON CONFLICT (document_id) DO UPDATE SET
         status = CASE WHEN (excluded.updated_at, excluded.last_event_id)
                            > (d.updated_at, d.last_event_id)
@@ -89,12 +93,15 @@ upsert_documents AS (
                              THEN excluded.last_event_id ELSE d.last_event_id END,
         updated_at = greatest(excluded.updated_at, d.updated_at),
         first_seen_at = least(excluded.first_seen_at, d.first_seen_at),
-        title = CASE WHEN excluded.described_at > d.described_at OR d.described_at IS NULL
-                     THEN coalesce(excluded.title, d.title) ELSE d.title END,
-        source = CASE WHEN excluded.described_at > d.described_at OR d.described_at IS NULL
-                      THEN coalesce(excluded.source, d.source) ELSE d.source END,
-        format = CASE WHEN excluded.described_at > d.described_at OR d.described_at IS NULL
-                      THEN coalesce(excluded.format, d.format) ELSE d.format END,
+        title = CASE WHEN excluded.described_at > d.described_at
+                        OR (excluded.described_at IS NOT NULL AND d.described_at IS NULL)
+                   THEN excluded.title ELSE d.title END,
+        source = CASE WHEN excluded.described_at > d.described_at
+                        OR (excluded.described_at IS NOT NULL AND d.described_at IS NULL)
+                   THEN excluded.source ELSE d.source END,
+        format = CASE WHEN excluded.described_at > d.described_at
+                        OR (excluded.described_at IS NOT NULL AND d.described_at IS NULL)
+                   THEN excluded.format ELSE d.format END,
         described_at = greatest(excluded.described_at, d.described_at)
 ),
 upsert_sessions AS (
@@ -128,6 +135,10 @@ class EventRepository(Protocol):
         """Store ``events`` atomically; return how many were new (not duplicates)."""
         ...
 
+    async def reset(self) -> None:
+        """Forget cached state and replace connections before a retry after a refusal."""
+        ...
+
 
 class PostgresEventRepository:
     """:class:`EventRepository` over an asyncpg pool.
@@ -146,6 +157,16 @@ class PostgresEventRepository:
         """Drop ``days`` from the partition cache (after retention dropped them)."""
         if self._known_days is not None:
             self._known_days -= days
+
+    async def reset(self) -> None:
+        """Replace every pooled connection (as each is next released) and re-read partitions.
+
+        After a refusal that an operator fixes outside the service (``ALTER DATABASE ...
+        SET default_transaction_read_only``, a failover to a new primary, a grant), new
+        sessions see the fix; the current ones keep their settings until replaced.
+        """
+        await self._pool.expire_connections()
+        self._known_days = None
 
     async def _prepare_partitions(self, connection: AnyConnection, days: set[date]) -> None:
         if self._known_days is None:

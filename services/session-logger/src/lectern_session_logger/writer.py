@@ -1,11 +1,23 @@
-"""The batch flush policy: retry while Postgres is away, isolate rows it can never take.
+"""The batch flush policy: retry while Postgres is away, hold while it refuses, isolate bad rows.
 
-- Transient failures (connection lost, server shutting down, deadlock...) and errors
-  of unknown cause are retried with capped exponential back-off with "equal jitter" (AWS
-  Architecture Blog, "Exponential Backoff And Jitter", 2015); the batch's messages
-  stay unacknowledged in RabbitMQ meanwhile, and the consumer never spins.
-- A failure caused by the data (SQLSTATE classes 22, 23, 54) splits the batch in
-  halves until the offending events are alone; only those are reported as rejected.
+Failures are sorted by :func:`lectern_session_logger.db.classify`:
+
+- unavailable (connection lost, server shutting down, too many connections,
+  serialization failure, deadlock): retried with capped exponential back-off with
+  "equal jitter" (AWS Architecture Blog, "Exponential Backoff And Jitter", 2015),
+  logged as a warning;
+- blocked (a configuration error: missing table 42P01, revoked grant 42501, read-only
+  database 25006, authorization 28xxx, unknown error...): retried with the same
+  back-off, but logged at ERROR once per back-off step, reported in the ping reply
+  (``store_ok`` false, the SQLSTATE in ``detail``) and in the
+  ``lectern_session_logger_writes_blocked`` gauge; the pool's connections are
+  replaced before each retry, so a repaired session setting (read-only) is seen;
+- data (SQLSTATE classes 22, 23, 54): the batch is split in halves until the
+  offending events are alone; only those are reported as rejected (dead-lettered).
+
+In the first two cases the batch's messages stay unacknowledged in RabbitMQ (nothing
+is lost), the consumer never spins, and writing resumes by itself once Postgres takes
+the batch.
 """
 
 from __future__ import annotations
@@ -13,11 +25,13 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from lectern import failpoints
 from lectern.logging import get_logger
-from lectern_session_logger.db import is_data_error, is_transient
+from lectern_session_logger.db import Failure, classify, describe_sqlstate, sqlstate_of
 from lectern_session_logger.events import StoredEvent
+from lectern_session_logger.metrics import WRITE_FAILURES, WRITES_BLOCKED
 from lectern_session_logger.store import EventRepository
 
 log = get_logger(__name__)
@@ -44,6 +58,38 @@ class Backoff:
         return random.uniform(cap / 2, cap)
 
 
+@dataclass(frozen=True, slots=True)
+class WriteHealth:
+    """State of the batch writer, as the last attempt left it.
+
+    Attributes:
+        failure: ``None`` while writes succeed, else the kind of the last failure.
+        sqlstate: the last failure's SQLSTATE, if it had one.
+    """
+
+    failure: Failure | None = None
+    sqlstate: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the last write attempt succeeded (or none failed yet)."""
+        return self.failure is None
+
+    def describe(self) -> str | None:
+        """A sentence for the ping reply, ``None`` when writes succeed."""
+        if self.failure is Failure.BLOCKED:
+            return (
+                f"event writes blocked: Postgres refuses them with "
+                f"{describe_sqlstate(self.sqlstate)}; events are held and retried"
+            )
+        if self.failure is Failure.UNAVAILABLE:
+            return (
+                f"event writes failing: Postgres unavailable ({describe_sqlstate(self.sqlstate)})"
+                "; retrying"
+            )
+        return None
+
+
 class ResilientWriter:
     """Flush function for the batcher: stores a batch, whatever it takes.
 
@@ -55,8 +101,13 @@ class ResilientWriter:
     def __init__(self, repository: EventRepository, backoff: Backoff | None = None) -> None:
         self._repository = repository
         self._backoff = backoff or Backoff()
-        self.available = True
-        """False while the last attempt failed for a transient reason (for health)."""
+        self.health = WriteHealth()
+        """How the last attempt went (for the ping reply)."""
+
+    @property
+    def available(self) -> bool:
+        """Whether the last write attempt succeeded."""
+        return self.health.ok
 
     async def write(self, events: list[StoredEvent]) -> Sequence[Rejection]:
         """Store ``events``; return ``None`` for each stored one, a reason for each rejected.
@@ -69,38 +120,55 @@ class ResilientWriter:
             try:
                 inserted = await self._repository.write_batch(events)
             except Exception as exc:
-                if is_data_error(exc):
+                failure = classify(exc)
+                WRITE_FAILURES.labels(failure.value, sqlstate_of(exc) or "none").inc()
+                if failure is Failure.DATA:
                     return await self._bisect(events, exc)
                 attempt += 1
-                await self._wait(attempt, len(events), exc)
+                self._set_health(WriteHealth(failure, sqlstate_of(exc)))
+                await self._wait(attempt, len(events), exc, failure)
                 continue
             failpoints.crash_if("session-logger.after-commit")  # before any ack
             if attempt:
                 log.info("store.recovered", attempts=attempt + 1, size=len(events))
-            self.available = True
+            self._set_health(WriteHealth())
             log.debug("batch.stored", size=len(events), inserted=inserted)
             return [None] * len(events)
 
-    async def _wait(self, attempt: int, size: int, exc: Exception) -> None:
-        self.available = False
+    def _set_health(self, health: WriteHealth) -> None:
+        before = self.health
+        if before.failure is Failure.BLOCKED and before.sqlstate != health.sqlstate:
+            WRITES_BLOCKED.labels(before.sqlstate or "none").set(0)
+        if health.failure is Failure.BLOCKED:
+            WRITES_BLOCKED.labels(health.sqlstate or "none").set(1)
+        elif before.failure is Failure.BLOCKED:
+            WRITES_BLOCKED.labels(before.sqlstate or "none").set(0)
+        self.health = health
+
+    async def _wait(self, attempt: int, size: int, exc: Exception, failure: Failure) -> None:
         delay = self._backoff.delay(attempt)
-        if is_transient(exc):
+        if failure is Failure.UNAVAILABLE:
             log.warning(
                 "store.unavailable",
                 attempt=attempt,
                 retry_in_s=round(delay, 2),
                 size=size,
+                sqlstate=sqlstate_of(exc),
                 error=repr(exc),
             )
         else:
             log.error(
-                "store.write_failed",
+                "store.writes_blocked",
                 attempt=attempt,
                 retry_in_s=round(delay, 2),
                 size=size,
+                sqlstate=sqlstate_of(exc),
+                reason=describe_sqlstate(sqlstate_of(exc)),
                 exc_info=exc,
             )
         await asyncio.sleep(delay)
+        if failure is Failure.BLOCKED:
+            await self._repository.reset()
 
     async def _bisect(self, events: list[StoredEvent], exc: Exception) -> Sequence[Rejection]:
         if len(events) == 1:
