@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Any
 
 from litestar.datastructures import UploadFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from lectern.contracts import (
     DocumentFormat,
@@ -16,6 +17,9 @@ from lectern.contracts import (
     SearchMode,
 )
 
+NOT_BLANK = r"\S"
+"""Pattern (unanchored search) of a text that is not empty or only white space."""
+
 
 class IngestDocumentBody(BaseModel):
     """``POST /v1/documents``: a document to (re)index.
@@ -24,7 +28,7 @@ class IngestDocumentBody(BaseModel):
     replaces the old version, with unchanged content is a no-op.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     document_id: DocumentId | None = None
     title: str = Field(min_length=1, max_length=512)
@@ -61,9 +65,9 @@ class DocumentAcceptedBody(BaseModel):
 class SearchBody(BaseModel):
     """``POST /v1/search``: find the chunks that best answer ``query``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    query: str = Field(min_length=1, max_length=4096)
+    query: Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=NOT_BLANK)]
     top_k: int = Field(default=5, ge=1, le=50)
     mode: SearchMode = "hybrid"
     filter: MetadataFilter | None = None
@@ -90,7 +94,7 @@ class ReadinessBody(BaseModel):
 class AnswerBody(BaseModel):
     """``POST /v1/answers``: answer ``question`` from retrieved chunks or from ``context``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     question: str = Field(min_length=1, max_length=4096)
     top_k: int = Field(default=5, ge=1, le=20)
@@ -118,3 +122,17 @@ class AnswerResultBody(BaseModel):
     citations: list[Citation]
     latency_ms: float
     request_id: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: the body of every ``4xx``/``5xx`` (``application/problem+json``)."""
+
+    type: str = Field(description="URI of the problem type")
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str
+    instance: str = Field(description="the request path")
+    request_id: str = Field(description="also in the X-Request-ID header and the logs")
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="validation errors, one per offending field"
+    )

@@ -16,9 +16,17 @@ from lectern.reads import (
 from lectern_gateway import reads
 from lectern_gateway.backends import Backends
 
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+"""Cursors are unpadded URL-safe base64; anything else is refused here with a 400."""
 Limit = Annotated[int, QueryParameter(ge=1, le=500, description="page size")]
 After = Annotated[
-    str | None, QueryParameter(max_length=512, description="next_cursor of the last page")
+    str | None,
+    QueryParameter(
+        min_length=1,
+        max_length=512,
+        pattern=CURSOR_PATTERN,
+        description="next_cursor of the last page (URL-safe base64)",
+    ),
 ]
 
 
