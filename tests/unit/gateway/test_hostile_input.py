@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 from tests.unit.gateway.test_api import PROBLEM, FakeBackends
 
-from lectern.contracts import DeleteDocument, RpcError
+from lectern.contracts import (
+    DOCUMENT_ID_PATTERN,
+    DeleteDocument,
+    RpcError,
+    SearchRequest,
+    SearchResponse,
+)
 from lectern.reads import DocumentStatusRequest, DocumentStatusResponse, DocumentView
 from lectern_gateway.app import create_app
 from lectern_gateway.backends import Backends
@@ -285,3 +291,97 @@ def test_routing_errors_carry_the_request_id(
     assert body["request_id"] == "req-42" == response.headers["x-request-id"]
     fresh = client.request(method, path)
     assert len(fresh.json()["request_id"]) == 32
+
+
+def test_integral_floats_are_json_integers(client: TestClient[Any], backends: FakeBackends):
+    backends.reply = SearchResponse(hits=[], latency_ms=1.0)
+    assert client.post("/v1/search", json={"query": "x", "top_k": 5.0}).status_code == 200
+    request = backends.requests[0]
+    assert isinstance(request, SearchRequest)
+    assert request.top_k == 5
+
+
+def test_filter_keys_the_indexer_cannot_use_are_400(
+    client: TestClient[Any], backends: FakeBackends
+):
+    body = {"query": "x", "filter": {"metadata": {"bad key": "v"}}}
+    _assert_problem(client.post("/v1/search", json=body), 400)
+    assert backends.requests == []
+
+
+@pytest.mark.parametrize("since", ["0.5", "1700000000", "2026-01-01T00:00:00", "yesterday"])
+def test_analytics_times_are_iso_8601_with_a_zone(
+    client: TestClient[Any], backends: FakeBackends, since: str
+):
+    _assert_problem(client.get(f"/v1/analytics/summary?since={since}"), 400)
+    assert backends.requests == []
+
+
+def test_options_allows_every_method_of_the_path(client: TestClient[Any]):
+    allow = client.options("/v1/documents/jetty/install.md").headers["allow"]
+    assert allow == "DELETE, GET, OPTIONS"
+    assert client.options("/v1/documents").headers["allow"] == "GET, OPTIONS, POST"
+
+
+# ------------------------------------------------------------------ the OpenAPI document
+
+
+@pytest.fixture
+def openapi(client: TestClient[Any]) -> dict[str, Any]:
+    document: dict[str, Any] = client.get("/schema/openapi.json").json()
+    return document
+
+
+def test_every_operation_lists_its_problems(openapi: dict[str, Any]):
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    for path, item in openapi["paths"].items():
+        for method, operation in item.items():
+            errors = {s: r for s, r in operation["responses"].items() if int(s) >= 400}
+            assert "500" in errors, (method, path)
+            for status, response in errors.items():
+                if path == "/health/ready" and status == "503":
+                    continue
+                schema = response["content"]["application/problem+json"]["schema"]
+                assert schema == problem_ref, (method, path, status)
+            if path.startswith("/v1"):
+                assert {"400", "503"} <= set(errors), (method, path)
+    documents = openapi["paths"]["/v1/documents"]
+    assert {"401", "408", "413", "415", "429"} <= set(documents["post"]["responses"])
+
+
+def test_writes_declare_the_api_key_schemes(openapi: dict[str, Any]):
+    schemes = openapi["components"]["securitySchemes"]
+    assert schemes["apiKey"] == {
+        "type": "apiKey",
+        "name": "X-API-Key",
+        "in": "header",
+        "description": "a key of API_KEYS",
+    }
+    assert schemes["bearer"]["scheme"] == "bearer"
+    paths = openapi["paths"]
+    for operation in (
+        paths["/v1/documents"]["post"],
+        paths["/v1/documents/{document_id}"]["delete"],
+    ):
+        assert operation["security"] == [{"apiKey": []}, {"bearer": []}]
+    assert "security" not in paths["/v1/search"]["post"]
+
+
+def test_bodies_are_closed_and_bounded(openapi: dict[str, Any]):
+    schemas = openapi["components"]["schemas"]
+    for name in ("IngestDocumentBody", "SearchBody", "AnswerBody", "SearchFilter"):
+        assert schemas[name]["additionalProperties"] is False, name
+    search = schemas["SearchBody"]["properties"]
+    assert (search["top_k"]["minimum"], search["top_k"]["maximum"]) == (1, 50)
+    assert search["query"]["maxLength"] == 4096
+    assert search["query"]["pattern"]
+    metadata = schemas["IngestDocumentBody"]["properties"]["metadata"]
+    assert (metadata["type"], metadata["maxProperties"]) == ("object", 64)
+    (parameter,) = openapi["paths"]["/v1/documents/{document_id}"]["get"]["parameters"]
+    assert parameter["schema"]["pattern"] == DOCUMENT_ID_PATTERN
+    assert parameter["schema"]["maxLength"] == 256
+
+
+def test_metrics_are_documented_as_text(openapi: dict[str, Any]):
+    content = openapi["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(content) == ["text/plain"]

@@ -31,11 +31,15 @@ from lectern_gateway.controllers.reads import (
 )
 from lectern_gateway.controllers.search import SearchController
 from lectern_gateway.errors import EXCEPTION_HANDLERS
-from lectern_gateway.middleware import add_request_id_header, request_id_middleware
+from lectern_gateway.middleware import (
+    add_request_id_header,
+    correct_options_allow,
+    request_id_middleware,
+)
 from lectern_gateway.openapi import (
     SECURITY_SCHEMES,
-    ClosedModelSchemaPlugin,
     document_problem_responses,
+    use_pydantic_request_schemas,
 )
 from lectern_gateway.request_body import JsonRequest, body_timeout_middleware
 from lectern_gateway.settings import GatewaySettings
@@ -104,8 +108,8 @@ def create_app(
         dependencies={"backends": Provide(provide_backends, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=JsonRequest,
-        plugins=[ClosedModelSchemaPlugin(), PydanticInitPlugin(validate_strict=True)],
-        before_send=[add_request_id_header],
+        plugins=[PydanticInitPlugin(validate_strict=True)],
+        before_send=[add_request_id_header, correct_options_allow],
         middleware=[
             request_id_middleware,
             body_timeout_middleware(settings.body_read_timeout_s),
@@ -128,6 +132,7 @@ def create_app(
         debug=False,
     )
     document_problem_responses(app)
+    use_pydantic_request_schemas(app)
     return app
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from uuid import uuid4
 
 from litestar.datastructures import MutableScopeHeaders
+from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from lectern.logging import bind_correlation_id
@@ -54,3 +55,20 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
 
     return middleware
+
+
+async def correct_options_allow(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: answer ``OPTIONS`` with every method of the matched route.
+
+    Litestar 2.25 makes a path's automatic ``OPTIONS`` handler when the path's first
+    handler is registered and keeps it when more handlers join the route, so its
+    ``Allow`` header misses their methods (``GET`` next to ``DELETE``). The route that
+    holds the handler knows all of them.
+    """
+    if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS":
+        return
+    handler = scope.get("route_handler")
+    for route in scope["litestar_app"].routes:
+        if isinstance(route, HTTPRoute) and handler in route.route_handlers:
+            MutableScopeHeaders.from_message(message)["allow"] = ", ".join(sorted(route.methods))
+            return

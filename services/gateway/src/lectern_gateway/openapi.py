@@ -7,21 +7,18 @@ shape, so a new route is documented the same way without repeating the list.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from litestar import Litestar
+from litestar._openapi.plugin import OpenAPIPlugin  # serves the cached document
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Components, SecurityRequirement, SecurityScheme
-from litestar.plugins.pydantic import PydanticSchemaPlugin
 from litestar.routes import HTTPRoute
-from litestar.typing import FieldDefinition
+from pydantic import BaseModel
 
 from lectern_gateway.errors import PROBLEM_MEDIA_TYPE
-from lectern_gateway.schemas import Problem
-
-if TYPE_CHECKING:
-    from litestar._openapi.schema_generation import SchemaCreator
+from lectern_gateway.schemas import Problem, ReadinessBody
 
 SECURITY_SCHEMES = Components(
     security_schemes={
@@ -59,30 +56,19 @@ SUCCESS_OVERRIDES = {
             description="Prometheus text exposition format 0.0.4",
             generate_examples=False,
         )
-    }
+    },
+    "/health/ready": {
+        503: ResponseSpec(
+            data_container=ReadinessBody,
+            description="Not ready: each check's state (see Retry-After)",
+            generate_examples=False,
+        )
+    },
 }
-"""Success responses Litestar cannot infer (``/metrics`` answers text, not JSON)."""
+"""Responses Litestar cannot infer: ``/metrics`` answers text, a failed readiness
+check answers its report, not a problem."""
 _UNLIMITED_PREFIXES = ("/health", "/schema", "/metrics")
 """Paths the rate limiter skips (as configured in ``create_app``)."""
-
-
-class ClosedModelSchemaPlugin(PydanticSchemaPlugin):
-    """Pydantic schemas as Litestar makes them, plus ``additionalProperties: false``.
-
-    Litestar's pydantic plugin leaves out ``extra="forbid"``: a model that refuses
-    unknown fields says so in the document here.
-    """
-
-    @classmethod
-    def for_pydantic_model(
-        cls, field_definition: FieldDefinition, schema_creator: SchemaCreator
-    ) -> Any:
-        """Build the model's component schema; close it when the model forbids extras."""
-        schema = super().for_pydantic_model(field_definition, schema_creator)
-        config: dict[str, Any] = getattr(field_definition.annotation, "model_config", {})
-        if config.get("extra") == "forbid":
-            schema.additional_properties = False
-        return schema
 
 
 def problem_statuses(path: str, handler: HTTPRouteHandler) -> set[int]:
@@ -129,3 +115,26 @@ def document_problem_responses(app: Litestar) -> None:
             }
             overrides = SUCCESS_OVERRIDES.get(route.path_format, {})
             handler.responses = problems | overrides | declared
+
+
+def use_pydantic_request_schemas(app: Litestar) -> None:
+    """Describe request bodies with pydantic's own JSON Schema (OpenAPI 3.1 is JSON Schema).
+
+    Litestar's rendering of pydantic models drops ``extra="forbid"``
+    (``additionalProperties: false``), key patterns and ``maxItems``/``maxProperties``,
+    and renders a ``dict`` field with a default factory as an array; pydantic's schema
+    is the one the gateway validates with. Call after :func:`document_problem_responses`;
+    it builds the document once and rewrites the body models' components in place.
+    """
+    document = app.plugins.get(OpenAPIPlugin).provide_openapi_schema()
+    components: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            data = handler.parsed_fn_signature.parameters.get("data")
+            model = data.annotation if data is not None else None
+            if isinstance(model, type) and issubclass(model, BaseModel):
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(schema.pop("$defs", {}))
+                components[model.__name__] = schema

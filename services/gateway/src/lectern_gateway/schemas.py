@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar.datastructures import UploadFile
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from lectern.contracts import (
     DocumentFormat,
@@ -17,8 +17,31 @@ from lectern.contracts import (
     SearchMode,
 )
 
-NOT_BLANK = r"\S"
-"""Pattern (unanchored search) of a text that is not empty or only white space."""
+NOT_BLANK = r"[^\s\x1c-\x1f]"
+"""Pattern (unanchored search) of a text that is not only white space (Python's
+``str.isspace``, which also counts U+001C..U+001F, as ``normalise_content`` strips them)."""
+
+
+def _integral_float(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral_float)]
+"""A JSON integer, strictly: ``5`` or ``5.0`` (JSON Schema integers), never ``"5"`` or ``true``."""
+
+MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class SearchFilter(MetadataFilter):
+    """:class:`~lectern.contracts.MetadataFilter` with the keys the indexer can filter on."""
+
+    metadata: (
+        Annotated[
+            dict[MetadataKey, str | int | bool],
+            Field(max_length=32, json_schema_extra={"additionalProperties": False}),
+        ]
+        | None
+    ) = None
 
 
 class IngestDocumentBody(BaseModel):
@@ -34,7 +57,7 @@ class IngestDocumentBody(BaseModel):
     title: str = Field(min_length=1, max_length=512)
     source: str | None = Field(default=None, max_length=2048)
     format: DocumentFormat
-    content: str = Field(min_length=1)
+    content: str = Field(min_length=1, pattern=NOT_BLANK)
     metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=64)
 
 
@@ -68,9 +91,9 @@ class SearchBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     query: Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=NOT_BLANK)]
-    top_k: int = Field(default=5, ge=1, le=50)
+    top_k: JsonInt = Field(default=5, ge=1, le=50)
     mode: SearchMode = "hybrid"
-    filter: MetadataFilter | None = None
+    filter: SearchFilter | None = None
     session_id: str | None = Field(default=None, max_length=128)
 
 
@@ -97,8 +120,8 @@ class AnswerBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     question: str = Field(min_length=1, max_length=4096)
-    top_k: int = Field(default=5, ge=1, le=20)
-    filter: MetadataFilter | None = None
+    top_k: JsonInt = Field(default=5, ge=1, le=20)
+    filter: SearchFilter | None = None
     context: list[str] | None = Field(
         default=None,
         max_length=20,
