@@ -309,11 +309,11 @@ def test_filter_keys_the_indexer_cannot_use_are_400(
     assert backends.requests == []
 
 
-@pytest.mark.parametrize("since", ["0.5", "1700000000", "2026-01-01T00:00:00", "yesterday"])
+@pytest.mark.parametrize("until", ["0.5", "1700000000", "2026-01-01T00:00:00", "yesterday"])
 def test_analytics_times_are_iso_8601_with_a_zone(
-    client: TestClient[Any], backends: FakeBackends, since: str
+    client: TestClient[Any], backends: FakeBackends, until: str
 ):
-    _assert_problem(client.get(f"/v1/analytics/summary?since={since}"), 400)
+    _assert_problem(client.get(f"/v1/analytics/summary?until={until}"), 400)
     assert backends.requests == []
 
 
