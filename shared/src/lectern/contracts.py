@@ -25,8 +25,10 @@ SCHEMA_VERSION = 1
 DocumentFormat = Literal["markdown", "html", "text"]
 SearchMode = Literal["hybrid", "dense", "sparse"]
 MetadataValue = str | int | float | bool | list[str]
+DOCUMENT_ID_PATTERN = r"^[A-Za-z0-9._:@+-]+(?:/[A-Za-z0-9._:@+-]+)*$"
+"""Document ids: ``/``-separated segments, none empty (no leading, trailing or double ``/``)."""
 DocumentId = Annotated[
-    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._:/@+-]+$")
+    str, StringConstraints(min_length=1, max_length=256, pattern=DOCUMENT_ID_PATTERN)
 ]
 
 

@@ -15,6 +15,7 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.pydantic import PydanticInitPlugin
 
 from lectern.broker import create_broker, declare_topology
 from lectern.logging import configure_logging, get_logger
@@ -32,7 +33,17 @@ from lectern_gateway.controllers.reads import (
 from lectern_gateway.controllers.search import SearchController
 from lectern_gateway.deadletters.controller import DeadLetterController
 from lectern_gateway.errors import EXCEPTION_HANDLERS
-from lectern_gateway.middleware import request_id_middleware
+from lectern_gateway.middleware import (
+    add_request_id_header,
+    correct_options_allow,
+    request_id_middleware,
+)
+from lectern_gateway.openapi import (
+    SECURITY_SCHEMES,
+    document_problem_responses,
+    use_pydantic_request_schemas,
+)
+from lectern_gateway.request_body import JsonRequest, body_timeout_middleware
 from lectern_gateway.settings import GatewaySettings
 
 log = get_logger(__name__)
@@ -100,8 +111,12 @@ def create_app(
         lifespan=[lifespan],
         dependencies={"backends": Provide(provide_backends, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=JsonRequest,
+        plugins=[PydanticInitPlugin(validate_strict=True)],
+        before_send=[add_request_id_header, correct_options_allow],
         middleware=[
             request_id_middleware,
+            body_timeout_middleware(settings.body_read_timeout_s),
             metrics.middleware,
             RateLimitConfig(
                 rate_limit=("minute", settings.rate_limit_per_minute),
@@ -116,9 +131,12 @@ def create_app(
             description="Event-driven retrieval-augmented-generation backend.",
             path="/schema",
             render_plugins=[SwaggerRenderPlugin()],
+            components=SECURITY_SCHEMES,
         ),
         debug=False,
     )
+    document_problem_responses(app)
+    use_pydantic_request_schemas(app)
     return app
 
 

@@ -53,7 +53,8 @@ class Backends:
         try:
             await publish_event(self.broker, event, timeout=self.settings.publish_timeout_s)
         except (aio_pika.exceptions.AMQPError, TimeoutError, ConnectionError) as exc:
-            raise ServiceUnavailableError(f"event not confirmed by the broker: {exc}") from exc
+            log.warning("gateway.publish_failed", error=repr(exc))
+            raise ServiceUnavailableError("event not confirmed by the broker") from exc
 
     async def publish_command(self, command: Message, routing_key: str) -> None:
         """Publish a command with confirms; a broker failure becomes 503."""
@@ -63,7 +64,8 @@ class Backends:
                 self.broker, command, routing_key, timeout=self.settings.publish_timeout_s
             )
         except (aio_pika.exceptions.AMQPError, TimeoutError, ConnectionError) as exc:
-            raise ServiceUnavailableError(f"command not confirmed by the broker: {exc}") from exc
+            log.warning("gateway.publish_failed", error=repr(exc))
+            raise ServiceUnavailableError("command not confirmed by the broker") from exc
 
     async def call(
         self, service: str, request: Message, reply_type: type[ReplyT], *, timeout: float
@@ -85,7 +87,8 @@ class Backends:
         try:
             raw = await self.rpc.call(queue, request.model_dump_json().encode(), timeout=timeout)
         except BrokerUnavailableError as exc:
-            raise ServiceUnavailableError(f"message broker unavailable: {exc}") from exc
+            log.warning("rpc.broker_unavailable", service=service, error=repr(exc))
+            raise ServiceUnavailableError("message broker unavailable") from exc
         except NoConsumerError as exc:
             raise ServiceUnavailableError(f"the {service} is not running") from exc
         except RpcTimeoutError as exc:
@@ -105,5 +108,9 @@ def _parse_reply(service: str, raw: bytes, reply_type: type[ReplyT]) -> ReplyT:
             404: NotFoundError,
             503: ServiceUnavailableError,
         }.get(reply.status, GatewayError)
+        if reply.status >= 500:
+            # A 5xx detail may hold an exception's text or class: log it, never forward it.
+            log.error("rpc.error_reply", service=service, status=reply.status, detail=reply.detail)
+            raise error_type(f"the {service} could not serve the request ({reply.title})")
         raise error_type(reply.detail)
     return reply

@@ -14,11 +14,14 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 from lectern.logging import get_logger
+from lectern_gateway.middleware import ensure_request_id
 
 log = get_logger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://lectern.dev/problems/"
+INTERNAL_DETAIL = "An unexpected error occurred; it was logged with this request id."
+"""``detail`` of every 5xx whose cause is ours: exception text only goes to the log."""
 
 
 class GatewayError(Exception):
@@ -50,6 +53,25 @@ class UnsupportedFormatError(GatewayError):
     """The uploaded document's format is not Markdown, HTML or plain text (415)."""
 
     status, title, type_ = 415, "Unsupported media type", "unsupported-format"
+
+
+class UnsupportedMediaTypeError(GatewayError):
+    """A JSON route got a body whose ``Content-Type`` is not JSON (415)."""
+
+    status, title, type_ = 415, "Unsupported media type", "unsupported-media-type"
+
+
+class RequestTimeoutError(GatewayError):
+    """The client sent less body than announced within ``BODY_READ_TIMEOUT_S`` (408).
+
+    The connection is closed after the answer (``Connection: close``): the rest of the
+    body, if it ever comes, cannot be told apart from a next request.
+    """
+
+    status, title, type_ = 408, "Request timeout", "request-timeout"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Connection": "close"})
 
 
 class NotFoundError(GatewayError):
@@ -90,7 +112,7 @@ def problem(
         "status": status,
         "detail": detail,
         "instance": request.url.path,
-        "request_id": request.scope.get("state", {}).get("request_id"),
+        "request_id": ensure_request_id(request.scope),
     }
     body.update(extra or {})
     return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
@@ -117,12 +139,16 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         exc.status_code, str(exc.detail)
     )
     type_ = "validation" if isinstance(exc, ValidationException) else f"http-{exc.status_code}"
+    detail = str(exc.detail)
+    if exc.status_code >= 500:
+        log.error("gateway.http_error", status=exc.status_code, detail=detail)
+        detail = INTERNAL_DETAIL
     return problem(
         request,
         status=exc.status_code,
         title=title,
         type_=type_,
-        detail=str(exc.detail),
+        detail=detail,
         headers=dict(exc.headers or {}),
         extra=extra,
     )
@@ -135,7 +161,7 @@ def handle_unicode_error(request: Request[Any, Any, Any], exc: UnicodeDecodeErro
         status=400,
         title="Bad request",
         type_="invalid-encoding",
-        detail=f"request body is not valid UTF-8 (byte {exc.start}: {exc.reason})",
+        detail=f"request body is not valid UTF-8 (byte {exc.start})",
     )
 
 
@@ -166,7 +192,7 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
         status=500,
         title="Internal error",
         type_="internal",
-        detail="An unexpected error occurred; it was logged with this request id.",
+        detail=INTERNAL_DETAIL,
     )
 
 

@@ -16,6 +16,7 @@ from lectern.contracts import (
     content_version,
     normalise_content,
 )
+from lectern_gateway import reads
 from lectern_gateway.backends import Backends
 from lectern_gateway.errors import (
     InvalidInputError,
@@ -74,7 +75,16 @@ async def accept_document(
 
 
 async def delete_document(backends: Backends, document_id: str, request_id: str) -> None:
-    """Queue the removal of every chunk of ``document_id`` (``DeleteDocument``)."""
+    """Queue the removal of every chunk of ``document_id`` (``DeleteDocument``).
+
+    The document must be known to the session-logger (any status, ``deleted`` included:
+    deleting twice is harmless), so a delete never invents a document.
+
+    Raises:
+        NotFoundError: no document with that id was ever accepted (404).
+        ServiceUnavailableError: the session-logger cannot tell (503, ``Retry-After``).
+    """
+    await reads.require_document(backends, document_id, request_id)
     command = DeleteDocument(correlation_id=request_id, document_id=document_id)
     await backends.publish_command(command, DeleteDocument.ROUTING_KEY)
 
@@ -130,6 +140,9 @@ async def accept_upload(
         )
     except UnicodeDecodeError as exc:
         raise InvalidInputError(f"the file is not UTF-8 text (byte {exc.start})") from exc
-    except (json.JSONDecodeError, pydantic.ValidationError) as exc:
-        raise InvalidInputError(f"invalid upload fields: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(f"metadata is not JSON (at character {exc.pos})") from exc
+    except pydantic.ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidInputError(f"invalid upload fields: {fields}") from exc
     return await accept_document(backends, body, request_id)

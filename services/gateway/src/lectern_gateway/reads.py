@@ -18,6 +18,7 @@ from lectern.reads import (
     SessionHistoryResponse,
 )
 from lectern_gateway.backends import Backends
+from lectern_gateway.errors import ServiceUnavailableError, UpstreamTimeoutError
 
 DEFAULT_ANALYTICS_WINDOW = timedelta(days=7)
 
@@ -34,6 +35,22 @@ async def document_status(backends: Backends, document_id: str, request_id: str)
         "session-logger", request, DocumentStatusResponse, timeout=backends.settings.read_timeout_s
     )
     return reply.document
+
+
+async def require_document(backends: Backends, document_id: str, request_id: str) -> None:
+    """Check that the session-logger knows ``document_id`` before a write refers to it.
+
+    A slow session-logger is treated like an absent one: the caller gets ``503`` with
+    ``Retry-After`` rather than a write on a document nobody can vouch for.
+
+    Raises:
+        NotFoundError: the session-logger never saw the document (404).
+        ServiceUnavailableError: session-logger or broker unavailable or slow (503).
+    """
+    try:
+        await document_status(backends, document_id, request_id)
+    except UpstreamTimeoutError as exc:
+        raise ServiceUnavailableError("the document's status could not be checked") from exc
 
 
 async def list_documents(

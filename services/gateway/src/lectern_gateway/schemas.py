@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from litestar.datastructures import UploadFile
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from lectern.contracts import (
     DocumentFormat,
@@ -17,6 +17,32 @@ from lectern.contracts import (
     SearchMode,
 )
 
+NOT_BLANK = r"[^\s\x1c-\x1f]"
+"""Pattern (unanchored search) of a text that is not only white space (Python's
+``str.isspace``, which also counts U+001C..U+001F, as ``normalise_content`` strips them)."""
+
+
+def _integral_float(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral_float)]
+"""A JSON integer, strictly: ``5`` or ``5.0`` (JSON Schema integers), never ``"5"`` or ``true``."""
+
+MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class SearchFilter(MetadataFilter):
+    """:class:`~lectern.contracts.MetadataFilter` with the keys the indexer can filter on."""
+
+    metadata: (
+        Annotated[
+            dict[MetadataKey, str | int | bool],
+            Field(max_length=32, json_schema_extra={"additionalProperties": False}),
+        ]
+        | None
+    ) = None
+
 
 class IngestDocumentBody(BaseModel):
     """``POST /v1/documents``: a document to (re)index.
@@ -25,13 +51,13 @@ class IngestDocumentBody(BaseModel):
     replaces the old version, with unchanged content is a no-op.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     document_id: DocumentId | None = None
     title: str = Field(min_length=1, max_length=512)
     source: str | None = Field(default=None, max_length=2048)
     format: DocumentFormat
-    content: str = Field(min_length=1)
+    content: str = Field(min_length=1, pattern=NOT_BLANK)
     metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=64)
 
 
@@ -97,12 +123,12 @@ class BatchResultBody(BaseModel):
 class SearchBody(BaseModel):
     """``POST /v1/search``: find the chunks that best answer ``query``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    query: str = Field(min_length=1, max_length=4096)
-    top_k: int = Field(default=5, ge=1, le=50)
+    query: Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=NOT_BLANK)]
+    top_k: JsonInt = Field(default=5, ge=1, le=50)
     mode: SearchMode = "hybrid"
-    filter: MetadataFilter | None = None
+    filter: SearchFilter | None = None
     session_id: str | None = Field(default=None, max_length=128)
 
 
@@ -126,11 +152,11 @@ class ReadinessBody(BaseModel):
 class AnswerBody(BaseModel):
     """``POST /v1/answers``: answer ``question`` from retrieved chunks or from ``context``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     question: str = Field(min_length=1, max_length=4096)
-    top_k: int = Field(default=5, ge=1, le=20)
-    filter: MetadataFilter | None = None
+    top_k: JsonInt = Field(default=5, ge=1, le=20)
+    filter: SearchFilter | None = None
     context: list[str] | None = Field(
         default=None,
         max_length=20,
@@ -154,3 +180,17 @@ class AnswerResultBody(BaseModel):
     citations: list[Citation]
     latency_ms: float
     request_id: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: the body of every ``4xx``/``5xx`` (``application/problem+json``)."""
+
+    type: str = Field(description="URI of the problem type")
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str
+    instance: str = Field(description="the request path")
+    request_id: str = Field(description="also in the X-Request-ID header and the logs")
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="validation errors, one per offending field"
+    )

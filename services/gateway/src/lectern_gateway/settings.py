@@ -20,6 +20,8 @@ class GatewaySettings(BaseServiceSettings):
         search_timeout_s: seconds a search may take end to end before ``504``.
         ping_timeout_s: seconds each service has to answer a readiness ping.
         read_timeout_s: seconds a session-logger read may take before ``504``.
+        body_read_timeout_s: seconds a client may stay silent while sending a request
+            body (``BODY_READ_TIMEOUT_S``); then ``408`` and the connection is closed.
         max_body_bytes: largest accepted request body (``MAX_BODY_BYTES``); larger is 413.
         max_document_bytes: largest document content in UTF-8 bytes; larger is 413.
         publish_timeout_s: seconds to wait for a broker publisher confirm.
@@ -33,6 +35,7 @@ class GatewaySettings(BaseServiceSettings):
     search_timeout_s: float = Field(default=5.0, gt=0, le=120)
     ping_timeout_s: float = Field(default=1.0, gt=0, le=30)
     read_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    body_read_timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_document_bytes: int = Field(default=5 * 1024 * 1024, ge=1)
     publish_timeout_s: float = Field(default=10.0, gt=0, le=120)

@@ -3,19 +3,57 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, MultipartBody, PathParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
+from pydantic import TypeAdapter, ValidationError
 
-from lectern.contracts import DocumentId
+from lectern.contracts import DOCUMENT_ID_PATTERN, DocumentId
 from lectern.reads import DocumentListResponse, DocumentStatus, DocumentView
 from lectern_gateway import ingest, reads
 from lectern_gateway.auth import require_api_key
 from lectern_gateway.backends import Backends
 from lectern_gateway.controllers.reads import After, Limit
+from lectern_gateway.errors import InvalidInputError
+from lectern_gateway.openapi import WRITE_SECURITY
 from lectern_gateway.schemas import DocumentAcceptedBody, IngestDocumentBody, UploadForm
+
+PathDocumentId = Annotated[
+    str,
+    PathParameter(
+        description="the document id; its `/` may be sent as is or as `%2F`",
+        schema_extra={"pattern": DOCUMENT_ID_PATTERN, "minLength": 1, "maxLength": 256},
+    ),
+]
+_DOCUMENT_ID: TypeAdapter[str] = TypeAdapter(DocumentId)
+
+
+def path_document_id(request: Request[Any, Any, Any], routed: str) -> str:
+    """Return the document id as sent: the rest of the raw path after ``/v1/documents/``.
+
+    The router drops empty path segments (``%2Fleading`` would become ``leading``), so
+    the id is taken from ``raw_path`` and percent-decoded here, then validated.
+
+    Args:
+        request: the current request.
+        routed: the router's ``{document_id:path}`` value (used without a raw path).
+
+    Raises:
+        InvalidInputError: not a valid document id (400).
+    """
+    raw = bytes(request.scope.get("raw_path") or b"").decode("latin-1")
+    _, found, tail = raw.partition(DocumentController.path + "/")
+    candidate = unquote(tail, errors="replace") if found else routed.removeprefix("/")
+    try:
+        return _DOCUMENT_ID.validate_python(candidate)
+    except ValidationError as exc:
+        raise InvalidInputError(
+            "document_id must be 1-256 characters of A-Z a-z 0-9 . _ : @ + - in "
+            "non-empty '/'-separated segments"
+        ) from exc
 
 
 class DocumentController(Controller):
@@ -24,7 +62,13 @@ class DocumentController(Controller):
     path = "/v1/documents"
     tags = ["documents"]
 
-    @post("/", status_code=HTTP_202_ACCEPTED, summary="Ingest a document", guards=[require_api_key])
+    @post(
+        "/",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Ingest a document",
+        guards=[require_api_key],
+        security=WRITE_SECURITY,
+    )
     async def ingest_document(
         self,
         data: JSONBody[IngestDocumentBody],
@@ -39,6 +83,7 @@ class DocumentController(Controller):
         status_code=HTTP_202_ACCEPTED,
         summary="Ingest an uploaded file",
         guards=[require_api_key],
+        security=WRITE_SECURITY,
     )
     async def upload_document(
         self,
@@ -54,15 +99,20 @@ class DocumentController(Controller):
         status_code=HTTP_202_ACCEPTED,
         summary="Delete a document",
         guards=[require_api_key],
+        security=WRITE_SECURITY,
     )
     async def delete_document(
         self,
-        document_id: Annotated[DocumentId, PathParameter(max_length=256)],
+        document_id: PathDocumentId,
         backends: NamedDependency[Backends],
         request: Request[Any, Any, Any],
     ) -> dict[str, str]:
-        """Queue the removal of every chunk of a document; answers ``202``."""
-        document_id = document_id.lstrip("/")
+        """Queue the removal of every chunk of a document; answers ``202``.
+
+        ``404`` when no document with that id was ever accepted; ``503`` (``Retry-After``)
+        when the session-logger, which knows the documents, cannot be asked.
+        """
+        document_id = path_document_id(request, document_id)
         await ingest.delete_document(backends, document_id, request.state.request_id)
         return {"document_id": document_id, "status": "deleting"}
 
@@ -83,7 +133,7 @@ class DocumentController(Controller):
     @get("/{document_id:path}", summary="A document's status")
     async def document_status(
         self,
-        document_id: Annotated[DocumentId, PathParameter(max_length=256)],
+        document_id: PathDocumentId,
         backends: NamedDependency[Backends],
         request: Request[Any, Any, Any],
     ) -> DocumentView:
@@ -91,5 +141,5 @@ class DocumentController(Controller):
 
         Ids may contain ``/`` (``jetty/install.md``): the rest of the path is the id.
         """
-        document_id = document_id.lstrip("/")
+        document_id = path_document_id(request, document_id)
         return await reads.document_status(backends, document_id, request.state.request_id)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, PathParameter, QueryParameter
+from litestar.params import PathParameter, QueryParameter
 
 from lectern.reads import (
     AnalyticsSummaryResponse,
@@ -15,11 +15,43 @@ from lectern.reads import (
 )
 from lectern_gateway import reads
 from lectern_gateway.backends import Backends
+from lectern_gateway.errors import InvalidInputError
 
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+"""Cursors are unpadded URL-safe base64; anything else is refused here with a 400."""
 Limit = Annotated[int, QueryParameter(ge=1, le=500, description="page size")]
 After = Annotated[
-    str | None, QueryParameter(max_length=512, description="next_cursor of the last page")
+    str | None,
+    QueryParameter(
+        min_length=1,
+        max_length=512,
+        pattern=CURSOR_PATTERN,
+        description="next_cursor of the last page (URL-safe base64)",
+    ),
 ]
+Instant = Annotated[
+    str | None,
+    QueryParameter(
+        description="ISO 8601 date-time with a timezone", schema_extra={"format": "date-time"}
+    ),
+]
+
+
+def parse_instant(name: str, value: str | None) -> datetime | None:
+    """Parse an ISO 8601 date-time with a timezone (a number is not a time).
+
+    Raises:
+        InvalidInputError: not ISO 8601, or without a timezone (400).
+    """
+    if value is None:
+        return None
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInputError(f"{name} is not an ISO 8601 date-time") from exc
+    if instant.tzinfo is None:
+        raise InvalidInputError(f"{name} needs a timezone (Z or +HH:MM)")
+    return instant
 
 
 class SessionController(Controller):
@@ -54,8 +86,8 @@ class AnalyticsController(Controller):
         self,
         backends: NamedDependency[Backends],
         request: Request[Any, Any, Any],
-        since: FromQuery[datetime | None] = None,
-        until: FromQuery[datetime | None] = None,
+        since: Instant = None,
+        until: Instant = None,
         top_n: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
     ) -> AnalyticsSummaryResponse:
         """Queries per day, zero-hit rate, latency p50/p95, top queries, failed documents.
@@ -63,5 +95,9 @@ class AnalyticsController(Controller):
         ``since``/``until`` are ISO 8601 with a timezone; the default is the last 7 days.
         """
         return await reads.analytics_summary(
-            backends, request.state.request_id, since=since, until=until, top_n=top_n
+            backends,
+            request.state.request_id,
+            since=parse_instant("since", since),
+            until=parse_instant("until", until),
+            top_n=top_n,
         )
