@@ -3,7 +3,7 @@
 Run with ``make demo``. Steps:
 
 1. start gateway, indexer and session-logger together (honcho, the ``Procfile``);
-2. wait for ``/health/ready``;
+2. wait until ``/health/dependencies`` reports every dependency up;
 3. send every Markdown file of ``examples/corpus/gazebo-docs`` in bulk
    (``POST /v1/documents:batch``) and show a progress bar until each is ``indexed``;
 4. ask a handful of questions through ``/v1/answers`` and print each answer with its
@@ -84,16 +84,16 @@ def stop_stack(stack: subprocess.Popen[bytes]) -> None:
 
 
 async def wait_ready(client: httpx.AsyncClient, stack: subprocess.Popen[bytes]) -> None:
-    """Poll ``/health/ready`` until 200; raise if the stack dies or it takes too long."""
+    """Poll ``/health/dependencies`` until all are up; raise if the stack dies or stalls."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     last: Any = None
     while time.monotonic() < deadline:
         if stack.poll() is not None:
             raise RuntimeError("the services exited; see data/demo-services.log")
         try:
-            response = await client.get("/health/ready")
+            response = await client.get("/health/dependencies")
             last = response.json()
-            if response.status_code == 200:
+            if response.status_code == 200 and last["all_up"]:
                 return
         except httpx.TransportError as exc:
             last = str(exc)

@@ -46,7 +46,9 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     try:
         for name in SERVICE_NAMES:
             group.start(name, env)
-        group["gateway"].wait_http_ok("/health/ready", timeout=180)
+        group["gateway"].wait_http_ok(
+            "/health/dependencies", timeout=180, accept=lambda body: body["all_up"]
+        )
         yield Stack(env=env, group=group)
     except Exception:
         print(group.log_tails())

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final, Literal
+from typing import IO, Any, Final, Literal
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 VENV_BIN: Final = REPO_ROOT / ".venv" / "bin"
@@ -1099,8 +1099,17 @@ class ServiceProcess:
                 raise TimeoutError(f"{self.name} did not log {pattern!r}:\n{self.log_tail()}")
             time.sleep(0.2)
 
-    def wait_http_ok(self, path: str = "/health/ready", *, timeout: float = 120) -> None:
+    def wait_http_ok(
+        self,
+        path: str = "/health/ready",
+        *,
+        timeout: float = 120,
+        accept: Callable[[Any], bool] | None = None,
+    ) -> None:
         """Wait until ``GET http://127.0.0.1:<GATEWAY_PORT><path>`` answers 200.
+
+        ``accept``, when given, must also hold for the response's JSON body (e.g. every
+        dependency up in ``/health/dependencies``).
 
         Raises:
             HarnessError: the process exited first.
@@ -1116,9 +1125,10 @@ class ServiceProcess:
             if not self.running:
                 raise HarnessError(f"{self.name} exited ({self.returncode}):\n{self.log_tail()}")
             try:
-                return httpx.get(url, timeout=5).status_code == 200
+                response = httpx.get(url, timeout=5)
             except httpx.TransportError:
                 return False
+            return response.status_code == 200 and (accept is None or bool(accept(response.json())))
 
         deadline = time.monotonic() + timeout
         while not ok():

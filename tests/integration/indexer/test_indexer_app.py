@@ -131,6 +131,7 @@ async def test_bad_documents_fail_clearly_and_are_dead_lettered(bus: Bus):
         "too-large": _doc("too-large", "word " * (1024 * 1024 + 1)),
         "binary": _doc("binary", "GIF89a\x00\x01\x02\x03"),
         "all-script": _doc("all-script", "<script>steal()</script><style>p{}</style>", "html"),
+        "zero-width": _doc("zero-width", "\u200b\u200c\u200d\n\n\u2060\ufeff\u00ad", "markdown"),
     }
     for command in cases.values():
         await bus.ingest(command)
@@ -140,6 +141,7 @@ async def test_bad_documents_fail_clearly_and_are_dead_lettered(bus: Bus):
     assert "over the limit" in reasons["too-large"]
     assert "binary" in reasons["binary"]
     assert "no indexable text" in reasons["all-script"]
+    assert "no indexable text" in reasons["zero-width"]
     assert len(await bus.drain_dlq(expected=len(cases))) == len(cases)
 
 

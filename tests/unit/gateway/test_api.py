@@ -243,22 +243,67 @@ def test_live_is_ok(client: TestClient[Any]):
     assert client.get("/health/live").json() == {"status": "ok"}
 
 
-def test_ready_reports_each_service(client: TestClient[Any], backends: FakeBackends):
+def test_ready_needs_only_the_broker(client: TestClient[Any], backends: FakeBackends):
     async def ping(timeout: float | None) -> bool:
         return True
 
     backends.broker.ping = ping  # type: ignore[method-assign]
-    backends.reply = lambda service, _: PingResponse(
-        service=service,
-        store="postgres" if service == "session-logger" else "qdrant-edge",
-        store_ok=service != "indexer",
-    )
+    backends.reply = ServiceUnavailableError("the indexer is not running")
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json()["ready"] is True
+    assert set(response.json()["checks"]) == {"broker"}
+
+
+def test_not_ready_without_the_broker(client: TestClient[Any], backends: FakeBackends):
+    async def ping(timeout: float | None) -> bool:
+        return False
+
+    backends.broker.ping = ping  # type: ignore[method-assign]
     response = client.get("/health/ready")
     assert response.status_code == 503
-    checks = response.json()["checks"]
-    assert checks["broker"]["ok"] is True
-    assert checks["indexer"]["ok"] is False
-    assert checks["session-logger"]["store"] == "postgres"
+    assert response.headers["retry-after"]
+
+
+def test_dependencies_report_each_service_and_store(
+    client: TestClient[Any], backends: FakeBackends
+):
+    async def ping(timeout: float | None) -> bool:
+        return True
+
+    backends.broker.ping = ping  # type: ignore[method-assign]
+
+    def reply(service: str, _: Message) -> PingResponse:
+        if service == "indexer":
+            raise ServiceUnavailableError("the indexer is not running")
+        return PingResponse(service=service, store="postgres", store_ok=False, detail="down")
+
+    backends.reply = reply
+    response = client.get("/health/dependencies")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["all_up"] is False
+    deps = body["dependencies"]
+    assert deps["broker"]["state"] == "up"
+    assert deps["indexer"]["state"] == "down"
+    assert deps["vector-store"]["state"] == "unknown"
+    assert deps["session-logger"]["state"] == "up"
+    assert deps["event-store"] | {"latency_ms": 0} == {
+        "name": "event-store",
+        "kind": "store",
+        "state": "down",
+        "latency_ms": 0,
+        "detail": "down",
+        "store": "postgres",
+        "reported_by": "session-logger",
+    }
+    assert all(d["latency_ms"] >= 0 for d in deps.values())
+    metrics = client.get("/metrics").text
+    assert 'lectern_gateway_dependency_up{dependency="indexer",kind="service"} 0.0' in metrics
+    assert (
+        'lectern_gateway_dependency_up{dependency="session-logger",kind="service"} 1.0' in metrics
+    )
+    assert "lectern_gateway_dependency_latency_seconds{" in metrics
 
 
 def test_rate_limit_is_per_key_and_a_problem():

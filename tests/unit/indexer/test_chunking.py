@@ -71,17 +71,26 @@ def test_long_prose_splits_at_sentence_ends(chunker: Chunker):
         assert chunk.text.endswith("kilohertz.")
 
 
-def test_over_long_code_splits_only_at_line_breaks(chunker: Chunker):
-    code = (
-        "```python\n"
-        + "\n".join(f"value_{i} = compute({i}, {i + 1})" for i in range(200))
-        + "\n```"
-    )
+def test_over_long_code_splits_at_line_breaks_into_fenced_parts(chunker: Chunker):
+    body = [f"value_{i} = compute({i}, {i + 1})" for i in range(200)]
+    code = "```python\n" + "\n".join(body) + "\n```"
     document = ParsedDocument(sections=(Section(("Code",), (Block("code", code),)),))
     chunks = chunker.chunk("Doc", document)
     assert len(chunks) > 1
-    lines = [line for c in chunks for line in c.text.split("\n")]
-    assert lines == code.split("\n")
+    openings = [c.text.split("\n")[0] for c in chunks]
+    assert openings == ["```python"] + ["```python (continued)"] * (len(chunks) - 1)
+    assert all(c.text.endswith("\n```") for c in chunks)
+    assert all(c.token_count <= 256 for c in chunks)
+    lines = [line for c in chunks for line in c.text.split("\n")[1:-1]]
+    assert lines == body
+
+
+def test_over_long_unfenced_code_splits_only_at_line_breaks(chunker: Chunker):
+    code = "\n".join(f"value_{i} = compute({i}, {i + 1})" for i in range(200))
+    document = ParsedDocument(sections=(Section(("Code",), (Block("code", code),)),))
+    chunks = chunker.chunk("Doc", document)
+    assert len(chunks) > 1
+    assert [line for c in chunks for line in c.text.split("\n")] == code.split("\n")
 
 
 def test_a_single_huge_word_is_cut_between_word_pieces(

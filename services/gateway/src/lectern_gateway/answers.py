@@ -137,7 +137,7 @@ async def answer(backends: Backends, body: AnswerBody, request_id: str) -> Answe
     text, cited = extract_answer(body.question, hits)
     latency_ms = (time.perf_counter() - started) * 1000
     citations = [Citation(number=n, hit=hits[n - 1]) for n in cited]
-    await backends.publish_event(
+    await backends.record_event(
         AnswerCompleted(
             correlation_id=request_id,
             session_id=body.session_id,

@@ -6,6 +6,8 @@ connects the broker and the RPC client; nothing connects at import time.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,6 +34,7 @@ from lectern_gateway.controllers.reads import (
 )
 from lectern_gateway.controllers.search import SearchController
 from lectern_gateway.deadletters.controller import DeadLetterController
+from lectern_gateway.dependencies import monitor_dependencies
 from lectern_gateway.errors import EXCEPTION_HANDLERS
 from lectern_gateway.middleware import (
     add_request_id_header,
@@ -68,7 +71,8 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if backends is not None:
             app.state.backends = backends
-            yield
+            async with _running(backends, settings):
+                yield
             return
         url = str(settings.rabbitmq_url)
         broker = create_broker(url, fail_fast=True)
@@ -76,10 +80,11 @@ def create_app(
         await broker.connect()
         await declare_topology(url, indexer_shards=settings.indexer_shards)
         await rpc.connect()
-        app.state.backends = Backends(settings=settings, broker=broker, rpc=rpc)
+        app.state.backends = connected = Backends(settings=settings, broker=broker, rpc=rpc)
         log.info("gateway.started", api_keys=len(settings.api_key_set))
         try:
-            yield
+            async with _running(connected, settings):
+                yield
         finally:
             await rpc.close()
             await broker.stop()
@@ -138,6 +143,23 @@ def create_app(
     document_problem_responses(app)
     use_pydantic_request_schemas(app)
     return app
+
+
+@asynccontextmanager
+async def _running(backends: Backends, settings: GatewaySettings) -> AsyncIterator[None]:
+    """Run the background event publisher and dependency monitor; flush on exit."""
+    backends.start()
+    monitor = asyncio.create_task(
+        monitor_dependencies(backends, settings.dependency_probe_interval_s),
+        name="lectern-dependency-monitor",
+    )
+    try:
+        yield
+    finally:
+        monitor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await monitor
+        await backends.close()
 
 
 def main_app() -> Litestar:

@@ -17,6 +17,7 @@ from lectern.broker import publish_command, publish_event
 from lectern.contracts import Event, Message, RpcError
 from lectern.logging import get_logger
 from lectern.rpc import BrokerUnavailableError, NoConsumerError, RpcClient, RpcTimeoutError
+from lectern_gateway.background_events import BackgroundEventPublisher
 from lectern_gateway.errors import (
     GatewayError,
     InvalidInputError,
@@ -36,12 +37,47 @@ SERVICE_QUEUES = {
 
 
 class Backends:
-    """What the gateway talks to: the broker for publishes and the RPC client."""
+    """What the gateway talks to: the broker for publishes and the RPC client.
+
+    ``event_publisher`` publishes the events of read-like requests (search, answer) without ever
+    failing them; start it with :meth:`start` and stop it with :meth:`close`.
+    """
 
     def __init__(self, settings: GatewaySettings, broker: RabbitBroker, rpc: RpcClient) -> None:
         self.settings = settings
         self.broker = broker
         self.rpc = rpc
+        self.event_publisher = BackgroundEventPublisher(
+            self._publish_deferrable,
+            capacity=settings.event_buffer_size,
+            backoff_max_s=settings.event_retry_max_s,
+        )
+
+    def start(self) -> None:
+        """Start the background event publisher (inside the running event loop)."""
+        self.event_publisher.start()
+
+    async def close(self) -> None:
+        """Flush buffered events within ``SHUTDOWN_GRACE_S``; the connections stay open."""
+        await self.event_publisher.close(self.settings.shutdown_grace_s)
+
+    async def record_event(self, event: Event, *, budget_s: float | None = None) -> bool:
+        """Publish the event of a request whose result is computed, never failing it.
+
+        Args:
+            event: ``SearchCompleted``, ``AnswerCompleted`` or a like event.
+            budget_s: seconds the request can still wait for the confirm (default
+                ``SEARCH_TIMEOUT_S``); when it runs out the event is republished in the
+                background.
+
+        Returns:
+            ``True`` when confirmed now, ``False`` when deferred to the background.
+        """
+        budget = self.settings.search_timeout_s if budget_s is None else budget_s
+        return await self.event_publisher.publish(event, budget_s=budget)
+
+    async def _publish_deferrable(self, event: Event) -> None:
+        await self.publish_event(event)
 
     async def _require_broker(self) -> None:
         if not await self.broker.ping(timeout=0.05):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar.datastructures import UploadFile
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
@@ -143,10 +143,45 @@ class SearchResultBody(BaseModel):
 
 
 class ReadinessBody(BaseModel):
-    """``/health/ready``: overall verdict and each dependency's state."""
+    """``/health/ready``: whether this gateway can do its own job (the broker is connected).
+
+    ``checks`` holds only the gateway's own needs; the other services and stores are
+    reported by ``/health/dependencies`` and never make the gateway unready.
+    """
 
     ready: bool
     checks: dict[str, dict[str, object]]
+
+
+class DependencyState(BaseModel):
+    """One dependency's state at its last probe.
+
+    Attributes:
+        name: ``broker``, ``indexer``, ``session-logger``, ``vector-store`` (the
+            indexer's) or ``event-store`` (the session-logger's Postgres).
+        kind: ``broker``, ``service`` or ``store``.
+        state: ``up``, ``down``, or ``unknown`` (a store whose service did not answer).
+        latency_ms: duration of the probe in milliseconds; for a store, the round trip
+            of the ping of the service that checked it.
+        detail: why it is not up, when it is not.
+        store: the store's engine (``qdrant-edge``, ``qdrant``, ``postgres``).
+        reported_by: the service that checked the store.
+    """
+
+    name: str
+    kind: Literal["broker", "service", "store"]
+    state: Literal["up", "down", "unknown"]
+    latency_ms: float
+    detail: str | None = None
+    store: str | None = None
+    reported_by: str | None = None
+
+
+class DependenciesBody(BaseModel):
+    """``/health/dependencies``: every dependency's state, by name."""
+
+    all_up: bool
+    dependencies: dict[str, DependencyState]
 
 
 class AnswerBody(BaseModel):

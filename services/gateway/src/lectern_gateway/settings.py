@@ -27,6 +27,12 @@ class GatewaySettings(BaseServiceSettings):
         publish_timeout_s: seconds to wait for a broker publisher confirm.
         rate_limit_per_minute: requests per minute per API key (or client address) and
             gateway process (``RATE_LIMIT_PER_MINUTE``); over it answers ``429``.
+        event_buffer_size: events of searches and answers held in memory while the
+            broker does not confirm them (``EVENT_BUFFER_SIZE``); beyond it new ones are
+            dropped, counted and logged (:mod:`lectern_gateway.background_events`).
+        event_retry_max_s: longest back-off in seconds between republish attempts.
+        dependency_probe_interval_s: seconds between background probes of the
+            dependencies, which keep the ``lectern_gateway_dependency_*`` gauges fresh.
     """
 
     gateway_host: str = "127.0.0.1"
@@ -40,6 +46,9 @@ class GatewaySettings(BaseServiceSettings):
     max_document_bytes: int = Field(default=5 * 1024 * 1024, ge=1)
     publish_timeout_s: float = Field(default=10.0, gt=0, le=120)
     rate_limit_per_minute: int = Field(default=1200, ge=1)
+    event_buffer_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    event_retry_max_s: float = Field(default=30.0, gt=0, le=600)
+    dependency_probe_interval_s: float = Field(default=15.0, gt=0, le=3600)
 
     @field_validator("api_keys")
     @classmethod

@@ -5,8 +5,11 @@ Each chunk is one section (or a run of whole blocks of one section) whose embedd
 model's special tokens (``[CLS]`` and ``[SEP]``). Blocks are packed whole; a block that
 alone exceeds the budget is split at line breaks (code, lists, tables: never inside a
 row), then at sentence ends, then between words, and a single over-long word between
-word pieces. Counts come from the model's own tokenizer (``tokenizer.json``), so a
-chunk is never truncated by the model: all-MiniLM-L6-v2 reads at most 256 word pieces
+word pieces. A code block is split only when it alone exceeds the budget (a chunk the
+model truncates would lose its end silently): at line breaks, each part fenced again
+with the block's language and the parts after the first marked ``(continued)``.
+Counts come from the model's own tokenizer (``tokenizer.json``), so a chunk is never
+truncated by the model: all-MiniLM-L6-v2 reads at most 256 word pieces
 (sentence-transformers ``max_seq_length``).
 
 Token counts add up exactly because BERT's pre-tokenizer splits on white space and
@@ -25,6 +28,9 @@ from tokenizers import Tokenizer
 from lectern_indexer.parsing import Block, ParsedDocument
 
 DENSE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+FENCE = "```"
+CONTINUED = "(continued)"
+"""Marks the parts after the first of a fenced code block split to fit the budget."""
 _SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+")
 
 
@@ -175,9 +181,31 @@ class Chunker:
         for block, tokens in zip(blocks, counts, strict=True):
             if tokens <= budget:
                 yield block.text, tokens
+            elif block.kind == "code" and block.text.startswith(FENCE):
+                yield from self._split_fenced(block.text, budget)
             else:
                 separator = r"\n" if block.kind in ("code", "table", "list") else None
                 yield from self._split(block.text, budget, separator)
+
+    def _split_fenced(self, code: str, budget: int) -> Iterator[tuple[str, int]]:
+        """Split an over-long fenced code block at line breaks into fenced parts.
+
+        Every part opens with the block's fence and language, parts after the first
+        with ``(continued)`` after the language, and closes with a fence, so each
+        chunk still reads as code of that language.
+        """
+        lines = code.split("\n")
+        opening = lines[0]
+        body = lines[1:-1] if len(lines) > 1 and lines[-1].startswith(FENCE) else lines[1:]
+        continued = f"{opening} {CONTINUED}"
+        overhead = self.counter.count(f"{continued}\n{FENCE}")
+        if overhead * 2 > budget:  # an absurd info string: split as plain lines
+            yield from self._split(code, budget, r"\n")
+            return
+        parts = list(self._split("\n".join(body), budget - overhead, r"\n"))
+        for number, (part, _) in enumerate(parts):
+            text = f"{opening if number == 0 else continued}\n{part}\n{FENCE}"
+            yield text, self.counter.count(text)
 
     def _split(self, text: str, budget: int, separator: str | None) -> Iterator[tuple[str, int]]:
         """Split an over-long block at lines, then sentences, then words, then pieces."""

@@ -36,6 +36,7 @@ from lectern_indexer.embedding import Embedder
 from lectern_indexer.errors import InvalidDocumentError, InvalidRequestError, StoreUnavailableError
 from lectern_indexer.locks import KeyedLock
 from lectern_indexer.parsing import parse_document
+from lectern_indexer.parsing.front_matter import document_metadata
 from lectern_indexer.payloads import (
     chunk_payload,
     is_complete_version,
@@ -139,6 +140,8 @@ class IndexerService:
         """
         started = time.perf_counter()
         content = validate_ingest(command, self.max_document_bytes)
+        # Front matter is filterable metadata; the request's own metadata wins.
+        command = command.model_copy(update={"metadata": document_metadata(command, content)})
         async with self._locks.hold(command.document_id):
             existing = await self.store.document_points(command.document_id)
             applied = last_applied_key(existing, await self.store.tombstone(command.document_id))

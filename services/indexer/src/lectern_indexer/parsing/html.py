@@ -12,7 +12,12 @@ import re
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from lectern_indexer.parsing.model import BlockKind, ParsedDocument, SectionBuilder
+from lectern_indexer.parsing.model import (
+    BlockKind,
+    ParsedDocument,
+    SectionBuilder,
+    has_visible_text,
+)
 
 DROPPED_TAGS = (
     "script, style, noscript, template, iframe, object, embed, svg, canvas, nav, header, "
@@ -137,6 +142,6 @@ def _table_text(table: LexborNode) -> str:
     rows = []
     for row in table.css("tr"):
         cells = [c.text(separator=" ", strip=True) for c in row.iter() if c.tag in ("td", "th")]
-        if any(cells):
+        if any(has_visible_text(cell) for cell in cells):
             rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)

@@ -3,25 +3,30 @@
 Walks the token stream (https://markdown-it-py.readthedocs.io/en/latest/using.html):
 headings open sections, paragraphs become text blocks, lists one list block, fenced and
 indented code one code block, tables one table block with a row per line. Links keep
-their text, images their alt text; raw HTML blocks keep only their visible text.
+their text (never their target), images their alt text; raw HTML, inline or in blocks,
+keeps only its visible text: ``<script>``, ``<style>``, ``<iframe>`` and the other
+elements the HTML parser drops hide their content across tokens
+(:mod:`~lectern_indexer.parsing.inline_html`).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
-from typing import Any
 
-import yaml  # type: ignore[import-untyped]
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.front_matter import front_matter_plugin
 
 from lectern.contracts import MetadataValue
+from lectern_indexer.parsing.front_matter import front_matter_metadata
 from lectern_indexer.parsing.html import html_fragment_text
-from lectern_indexer.parsing.model import ParsedDocument, SectionBuilder
+from lectern_indexer.parsing.inline_html import HiddenHtml, unsafe_link
+from lectern_indexer.parsing.model import ParsedDocument, SectionBuilder, has_visible_text
 
 _MARKDOWN = MarkdownIt("commonmark").enable("table").use(front_matter_plugin)
+# Parse every link, whatever its scheme: a refused ``[text](javascript:...)`` would stay
+# verbatim in the text. The walker never reads a target, and drops unsafe autolinks.
+_MARKDOWN.validateLink = lambda url: True  # type: ignore[method-assign]
 _ATTRIBUTE_LIST = re.compile(r"\{[.#][A-Za-z][\w.#= -]*\}")
 """Pandoc/kramdown attribute lists after links (``[text](url){.external}``), not content."""
 _LIST_OPEN = {"bullet_list_open", "ordered_list_open"}
@@ -49,45 +54,31 @@ def parse_markdown(content: str) -> ParsedDocument:
     )
 
 
-def front_matter_metadata(source: str) -> dict[str, MetadataValue]:
-    """Read YAML front matter into metadata values, ignoring what cannot be stored.
+def inline_text(token: Token, html: HiddenHtml | None = None) -> str:
+    """Render an ``inline`` token as plain text: link text, image alt, code in backticks.
 
     Args:
-        source: the YAML text between the ``---`` fences.
+        token: an ``inline`` token of markdown-it.
+        html: the walk's raw-HTML state; text inside hidden elements is left out.
 
     Returns:
-        Top-level keys whose values are strings, numbers, booleans, dates (as ISO
-        strings) or lists of scalars (as strings); invalid YAML yields ``{}``.
+        The visible text; never a link target, nor the text of an autolink whose
+        target is unsafe (``javascript:``...).
     """
-    try:
-        data = yaml.safe_load(source)
-    except yaml.YAMLError:
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    metadata: dict[str, MetadataValue] = {}
-    for key, value in data.items():
-        converted = _metadata_value(value)
-        if converted is not None and isinstance(key, str):
-            metadata[key] = converted
-    return metadata
-
-
-def _metadata_value(value: Any) -> MetadataValue | None:
-    if isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, list) and all(isinstance(v, str | int | float | bool) for v in value):
-        return [str(v) for v in value]
-    return None
-
-
-def inline_text(token: Token) -> str:
-    """Render an ``inline`` token as plain text: link text, image alt, code in backticks."""
+    html = html or HiddenHtml()
     parts: list[str] = []
+    in_unsafe_autolink = False
     for child in token.children or []:
-        if child.type == "text":
+        if child.type == "html_inline":
+            html.visible(child.content)
+        elif child.type == "link_open":
+            href = str(child.attrGet("href") or "")
+            in_unsafe_autolink = child.markup == "autolink" and unsafe_link(href)
+        elif child.type == "link_close":
+            in_unsafe_autolink = False
+        elif html.active or in_unsafe_autolink:
+            continue
+        elif child.type == "text":
             parts.append(_ATTRIBUTE_LIST.sub("", child.content))
         elif child.type == "code_inline":
             parts.append(f"`{child.content}`")
@@ -110,6 +101,7 @@ class _Walker:
         self._row: list[str] | None = None
         self._table: list[str] | None = None
         self._in_heading = False
+        self._html = HiddenHtml()
 
     def walk(self, tokens: list[Token]) -> None:
         for index, token in enumerate(tokens):
@@ -121,7 +113,7 @@ class _Walker:
             self.metadata = front_matter_metadata(token.content)
         elif kind == "heading_open" and following is not None:
             self._flush_list()
-            self.builder.heading(int(token.tag[1:]), inline_text(following))
+            self.builder.heading(int(token.tag[1:]), inline_text(following, self._html))
             self._in_heading = True
         elif kind == "heading_close":
             self._in_heading = False
@@ -141,28 +133,31 @@ class _Walker:
         elif kind == "tr_open":
             self._row = []
         elif kind == "tr_close" and self._row is not None and self._table is not None:
-            self._table.append("| " + " | ".join(self._row) + " |")
+            if any(has_visible_text(cell) for cell in self._row):
+                self._table.append("| " + " | ".join(self._row) + " |")
             self._row = None
         elif kind == "table_close" and self._table is not None:
             self.builder.add("table", "\n".join(self._table))
             self._table = None
         elif kind == "inline":
             self._inline(token)
-        elif kind in {"fence", "code_block"}:
+        elif kind in {"fence", "code_block"} and not self._html.active:
             self._flush_list()
             self.builder.add("code", f"```{token.info.strip()}\n{token.content.rstrip()}\n```")
         elif kind == "html_block":
-            self.builder.add("text", html_fragment_text(token.content))
+            self.builder.add("text", html_fragment_text(self._html.visible(token.content)))
 
     def _inline(self, token: Token) -> None:
         if self._in_heading:
             return
+        text = inline_text(token, self._html)
         if self._row is not None:
-            self._row.append(inline_text(token).replace("\n", " ").strip())
+            self._row.append(text.replace("\n", " ").strip())
         elif self._list_stack:
-            self._list_item_text(inline_text(token))
+            if has_visible_text(text):
+                self._list_item_text(text)
         else:
-            self.builder.add("text", inline_text(token))
+            self.builder.add("text", text)
 
     def _list_item_text(self, text: str) -> None:
         indent = "  " * (len(self._list_stack) - 1)

@@ -7,6 +7,7 @@ only sees this structure, never the source format.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -16,6 +17,32 @@ BlockKind = Literal["text", "list", "code", "table"]
 
 _SPACES = re.compile(r"[ \t\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
+
+INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+"""Characters Unicode files as letters or symbols that render as blank space (Hangul
+fillers, the blank Braille pattern): popular for faking "invisible" text."""
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether ``text`` holds at least one character a reader can see.
+
+    White space, control and format characters (general category ``Cf``: zero-width
+    space U+200B, ZWNJ/ZWJ U+200C/U+200D, word joiner U+2060, BOM U+FEFF, soft hyphen
+    U+00AD...), combining marks without a base, unassigned code points and the fillers
+    of :data:`INVISIBLE_LETTERS` are not visible (Unicode general categories, UAX #44).
+
+    Args:
+        text: any text.
+
+    Returns:
+        ``True`` when some character is a letter, number, punctuation, symbol or
+        private-use character other than those fillers.
+    """
+    return any(
+        unicodedata.category(ch)[0] in "LNPS" or unicodedata.category(ch) == "Co"
+        for ch in text
+        if ch not in INVISIBLE_LETTERS
+    )
 
 
 def clean_inline(text: str) -> str:
@@ -30,6 +57,16 @@ def clean_inline(text: str) -> str:
     """
     lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def _code_body(code: str) -> str:
+    """A code block's text without its Markdown fence lines."""
+    lines = code.split("\n")
+    if lines and lines[0].startswith("```"):
+        lines = lines[1:]
+    if lines and lines[-1].startswith("```"):
+        lines = lines[:-1]
+    return "\n".join(lines)
 
 
 def _clean_line(line: str) -> str:
@@ -84,7 +121,7 @@ class ParsedDocument:
     @property
     def is_empty(self) -> bool:
         """Whether no block holds any text."""
-        return not any(block.text.strip() for s in self.sections for block in s.blocks)
+        return not any(has_visible_text(b.text) for s in self.sections for b in s.blocks)
 
 
 class SectionBuilder:
@@ -100,7 +137,7 @@ class SectionBuilder:
         """Close the current section and open one under heading ``text`` (level 1-6)."""
         self._close()
         text = clean_inline(text).replace("\n", " ")
-        if not text:
+        if not has_visible_text(text):
             return
         if self.first_heading is None:
             self.first_heading = text
@@ -109,14 +146,14 @@ class SectionBuilder:
         self._stack.append((level, text))
 
     def add(self, kind: BlockKind, text: str) -> None:
-        """Append a block to the current section; blank blocks are ignored."""
+        """Append a block to the current section; blocks without visible text are ignored."""
         if kind == "code":
             text = text.strip("\n")
         elif kind == "text":
             text = clean_inline(text)
         else:
             text = "\n".join(_clean_line(line) for line in text.split("\n") if line.strip())
-        if text.strip():
+        if has_visible_text(_code_body(text) if kind == "code" else text):
             self._blocks.append(Block(kind, text))
 
     def finish(self) -> tuple[Section, ...]:
