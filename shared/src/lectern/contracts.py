@@ -75,10 +75,15 @@ class Message(BaseModel):
 
 
 class Event(Message):
-    """A fact published on ``lectern.events``; ``event_type`` is its routing key."""
+    """A fact published on ``lectern.events``; ``event_type`` is its routing key.
+
+    ``principal`` is who caused it at the gateway (``key:<id>`` or ``addr:<ip>``); the
+    first principal of a session owns it.
+    """
 
     event_type: str
     session_id: str | None = Field(default=None, max_length=128)
+    principal: str | None = Field(default=None, max_length=160)
 
 
 # --------------------------------------------------------------------------- commands
