@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
 from litestar.di import Provide
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
@@ -19,7 +19,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from lectern.broker import create_broker, declare_topology
 from lectern.logging import configure_logging, get_logger
 from lectern.rpc import RpcClient
-from lectern_gateway.auth import rate_limit_identifier
+from lectern_gateway.auth import access_middleware, build_access, require_scope
 from lectern_gateway.backends import Backends
 from lectern_gateway.controllers.answers import AnswerController
 from lectern_gateway.controllers.documents import DocumentController
@@ -30,7 +30,7 @@ from lectern_gateway.controllers.reads import (
 )
 from lectern_gateway.controllers.search import SearchController
 from lectern_gateway.errors import EXCEPTION_HANDLERS
-from lectern_gateway.middleware import request_id_middleware
+from lectern_gateway.middleware import request_id_middleware, security_headers_middleware
 from lectern_gateway.settings import GatewaySettings
 
 log = get_logger(__name__)
@@ -50,6 +50,15 @@ def create_app(
         The Litestar app; its lifespan connects to RabbitMQ and closes on shutdown.
     """
     settings = settings or GatewaySettings()
+    access, redis = build_access(settings)
+
+    @asynccontextmanager
+    async def close_redis(_: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if redis is not None:
+                await redis.aclose()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -64,7 +73,7 @@ def create_app(
         await declare_topology(url)
         await rpc.connect()
         app.state.backends = Backends(settings=settings, broker=broker, rpc=rpc)
-        log.info("gateway.started", api_keys=len(settings.api_key_set))
+        log.info("gateway.started", open=access.keys.open, keys=len(access.keys.current().keys))
         try:
             yield
         finally:
@@ -82,29 +91,30 @@ def create_app(
         exclude=["^/metrics", "^/health"],
         group_path=True,
     )
-    app = Litestar(
+    v1 = Router(
+        path="/v1",
         route_handlers=[
             DocumentController,
             SessionController,
             AnalyticsController,
             SearchController,
             AnswerController,
+        ],
+        guards=[require_scope],
+        middleware=[access_middleware(access)],
+    )
+    app = Litestar(
+        route_handlers=[
+            v1,
             HealthController,
             asyncapi_document,
             PrometheusController,
         ],
-        lifespan=[lifespan],
+        lifespan=[close_redis, lifespan],
         dependencies={"backends": Provide(provide_backends, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[
-            request_id_middleware,
-            metrics.middleware,
-            RateLimitConfig(
-                rate_limit=("minute", settings.rate_limit_per_minute),
-                exclude=["^/health", "^/schema", "^/metrics"],
-                identifier_for_request=rate_limit_identifier,
-            ).middleware,
-        ],
+        middleware=[request_id_middleware, security_headers_middleware, metrics.middleware],
+        cors_config=_cors(settings),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Lectern",
@@ -116,6 +126,28 @@ def create_app(
         debug=False,
     )
     return app
+
+
+def _cors(settings: GatewaySettings) -> CORSConfig | None:
+    """CORS for the origins of ``CORS_ALLOW_ORIGINS`` (none: no CORS headers at all)."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["authorization", "x-api-key", "content-type", "x-request-id"],
+        expose_headers=[
+            "x-request-id",
+            "x-session-id",
+            "retry-after",
+            "ratelimit-limit",
+            "ratelimit-remaining",
+            "ratelimit-reset",
+            "ratelimit-policy",
+        ],
+        allow_credentials=False,
+        max_age=600,
+    )
 
 
 def main_app() -> Litestar:

@@ -12,19 +12,19 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from lectern.contracts import DocumentId
 from lectern.reads import DocumentListResponse, DocumentStatus, DocumentView
 from lectern_gateway import ingest, reads
-from lectern_gateway.auth import require_api_key
 from lectern_gateway.backends import Backends
 from lectern_gateway.controllers.reads import After, Limit
 from lectern_gateway.schemas import DocumentAcceptedBody, IngestDocumentBody, UploadForm
 
 
 class DocumentController(Controller):
-    """Documents: ingest and delete (need an API key when ``API_KEYS`` is set), status, list."""
+    """Documents: ingest and delete (scope ``write``), status and list (scope ``read``)."""
 
-    path = "/v1/documents"
+    path = "/documents"
     tags = ["documents"]
+    opt = {"scope": "read"}
 
-    @post("/", status_code=HTTP_202_ACCEPTED, summary="Ingest a document", guards=[require_api_key])
+    @post("/", status_code=HTTP_202_ACCEPTED, summary="Ingest a document", opt={"scope": "write"})
     async def ingest_document(
         self,
         data: JSONBody[IngestDocumentBody],
@@ -38,7 +38,7 @@ class DocumentController(Controller):
         "/upload",
         status_code=HTTP_202_ACCEPTED,
         summary="Ingest an uploaded file",
-        guards=[require_api_key],
+        opt={"scope": "write"},
     )
     async def upload_document(
         self,
@@ -53,7 +53,7 @@ class DocumentController(Controller):
         "/{document_id:path}",
         status_code=HTTP_202_ACCEPTED,
         summary="Delete a document",
-        guards=[require_api_key],
+        opt={"scope": "write"},
     )
     async def delete_document(
         self,
