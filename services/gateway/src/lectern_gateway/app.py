@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -30,7 +31,7 @@ from lectern_gateway.controllers.reads import (
 )
 from lectern_gateway.controllers.search import SearchController
 from lectern_gateway.errors import EXCEPTION_HANDLERS
-from lectern_gateway.middleware import request_id_middleware, security_headers_middleware
+from lectern_gateway.middleware import add_security_headers, request_id_middleware
 from lectern_gateway.settings import GatewaySettings
 
 log = get_logger(__name__)
@@ -111,9 +112,11 @@ def create_app(
             PrometheusController,
         ],
         lifespan=[close_redis, lifespan],
+        state=State({"access": access}),
         dependencies={"backends": Provide(provide_backends, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_id_middleware, security_headers_middleware, metrics.middleware],
+        middleware=[request_id_middleware, metrics.middleware],
+        before_send=[add_security_headers],
         cors_config=_cors(settings),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

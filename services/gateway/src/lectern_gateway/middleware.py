@@ -52,27 +52,17 @@ from jsDelivr and starts it with an inline script holding the spec."""
 SECURITY_HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "no-referrer"}
 
 
-def security_headers_middleware(app: ASGIApp) -> ASGIApp:
-    """Wrap ``app`` so every HTTP response carries the security headers and a CSP.
+def add_security_headers(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: give every HTTP response the security headers and a CSP.
 
     ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``, and a
     ``Content-Security-Policy``: :data:`DOCS_CSP` under ``/schema``, else :data:`API_CSP`.
+    A hook rather than a middleware, so routing's own 404/405 answers get them too.
     """
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # type: ignore[comparison-overlap]
-            await app(scope, receive, send)
-            return
-        csp = DOCS_CSP if scope["path"].startswith("/schema") else API_CSP
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers[name] = value
-                headers["content-security-policy"] = csp
-            await send(message)
-
-        await app(scope, receive, send_with_headers)
-
-    return middleware
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    for name, value in SECURITY_HEADERS.items():
+        headers[name] = value
+    path: str = scope.get("path", "")
+    headers["content-security-policy"] = DOCS_CSP if path.startswith("/schema") else API_CSP

@@ -37,10 +37,13 @@ def key_entry(key: ApiKey, fmt: str) -> str:
     data["collections"] = sorted(key.collections)
     if fmt == "json":
         return json.dumps(data)
-    lines = ["[[keys]]"]
-    for name, value in data.items():
-        lines.append(f"{name} = {json.dumps(value)}")
-    return "\n".join(lines)
+    return "\n".join(["[[keys]]", *(f"{name} = {_toml(value)}" for name, value in data.items())])
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, dict):  # an inline table: {read = 60, write = 10}
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)  # strings, ints and lists of strings read the same in TOML
 
 
 def _parser() -> argparse.ArgumentParser:
