@@ -132,7 +132,7 @@ def test_the_key_file_reloads_on_change_and_a_bad_one_keeps_the_last_good(tmp_pa
 
 
 def test_a_missing_key_file_stops_the_start(tmp_path: Path):
-    with pytest.raises(KeyFileError, match="keys.toml"):
+    with pytest.raises(KeyFileError, match=r"keys\.toml"):
         KeyRing(tmp_path / "keys.toml")
 
 
@@ -168,5 +168,5 @@ def test_keyless_gateway_on_loopback_starts(host: str):
 
 
 def test_a_bad_trusted_proxy_network_stops_the_start():
-    with pytest.raises(ValueError, match="10.0.0.300"):
+    with pytest.raises(ValueError, match=r"10\.0\.0\.300"):
         GatewaySettings(trusted_proxies="10.0.0.0/8, 10.0.0.300/32")
