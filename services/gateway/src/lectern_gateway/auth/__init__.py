@@ -15,7 +15,7 @@ from lectern_gateway.auth.limits import Counters, MemoryCounters, RateLimiter, R
 from lectern_gateway.auth.principal import parse_networks, request_access
 from lectern_gateway.settings import GatewaySettings
 
-REDIS_TIMEOUT_S = 0.5
+REDIS_TIMEOUT_S = 2.0
 """Socket timeouts towards Redis: past them a counter falls back to this process."""
 
 __all__ = [
