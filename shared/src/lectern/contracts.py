@@ -75,15 +75,15 @@ class Message(BaseModel):
 
 
 class Event(Message):
-    """A fact published on ``lectern.events``; ``event_type`` is its routing key.
-
-    ``principal`` is who caused it at the gateway (``key:<id>`` or ``addr:<ip>``); the
-    first principal of a session owns it.
-    """
+    """A fact published on ``lectern.events``; ``event_type`` is its routing key."""
 
     event_type: str
     session_id: str | None = Field(default=None, max_length=128)
-    principal: str | None = Field(default=None, max_length=160)
+
+
+Principal = Annotated[str | None, Field(default=None, max_length=160)]
+"""Who caused a search or answer at the gateway (``key:<id>`` or ``addr:<ip>``); the
+first principal of a session owns it."""
 
 
 # --------------------------------------------------------------------------- commands
@@ -173,6 +173,7 @@ class SearchCompleted(Event):
     latency_ms: float
     chunk_ids: list[str] = Field(default_factory=list)
     document_ids: list[str] = Field(default_factory=list)
+    principal: Principal = None
 
 
 class AnswerCompleted(Event):
@@ -183,6 +184,7 @@ class AnswerCompleted(Event):
     answer: str
     latency_ms: float
     cited_chunk_ids: list[str] = Field(default_factory=list)
+    principal: Principal = None
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
