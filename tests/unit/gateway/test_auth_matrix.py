@@ -38,7 +38,9 @@ _PARAM = re.compile(r"\{[^}]+\}")
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Litestar:
     key_file = write_key_file(tmp_path_factory.mktemp("keys") / "keys.toml")
-    settings = GatewaySettings(api_keys_file=key_file, rate_limit_per_minute=100_000)
+    settings = GatewaySettings(
+        api_keys_file=key_file, rate_limit_per_minute=100_000, auth_failures_per_minute=100_000
+    )
     backends = FakeBackends(settings)
     backends.reply = RuntimeError("not reached by the assertions")
     return create_app(settings, backends=backends)
