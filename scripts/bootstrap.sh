@@ -46,6 +46,11 @@ else
   echo "RabbitMQ tools not found: start RabbitMQ on 127.0.0.1:5672 yourself" >&2
 fi
 
+# Redis: the gateway's shared rate-limit counters (tests use their own key prefixes).
+if ! command -v redis-server >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+    && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null) || true
+fi
 if command -v redis-server >/dev/null 2>&1; then
   if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true

@@ -83,6 +83,11 @@ class Event(Message):
     session_id: str | None = Field(default=None, max_length=128)
 
 
+Principal = Annotated[str | None, Field(default=None, max_length=160)]
+"""Who caused a search or answer at the gateway (``key:<id>`` or ``addr:<ip>``); the
+first principal of a session owns it."""
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -209,6 +214,7 @@ class SearchCompleted(Event):
     latency_ms: float
     chunk_ids: list[str] = Field(default_factory=list)
     document_ids: list[str] = Field(default_factory=list)
+    principal: Principal = None
 
 
 class AnswerCompleted(Event):
@@ -219,6 +225,7 @@ class AnswerCompleted(Event):
     answer: str
     latency_ms: float
     cited_chunk_ids: list[str] = Field(default_factory=list)
+    principal: Principal = None
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -45,12 +45,18 @@ class _Reply(BaseModel):
 
 
 class SessionHistoryRequest(Message):
-    """A session's interactions, oldest first, one page of at most ``limit``."""
+    """A session's interactions, oldest first, one page of at most ``limit``.
+
+    Attributes:
+        principal: when set, only a session this principal owns is found (others and
+            sessions without an owner answer 404); ``None`` reads any session (admin).
+    """
 
     kind: Literal["session_history"] = "session_history"
     session_id: SessionId
     limit: int = Field(default=100, ge=1, le=1000)
     after: Cursor | None = None
+    principal: str | None = Field(default=None, max_length=160)
 
 
 class SessionInteraction(_Reply):

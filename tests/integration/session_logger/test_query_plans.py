@@ -45,7 +45,7 @@ def relations(nodes: list[dict[str, Any]]) -> set[str]:
         (
             "session_history",
             queries.SESSION_HISTORY,
-            ("s", datetime(1, 1, 1, tzinfo=UTC), UUID(int=0), 101),
+            ("s", datetime(1, 1, 1, tzinfo=UTC), UUID(int=0), 101, "key:x"),
         ),
         ("document_status", queries.DOCUMENT_STATUS, ("d",)),
         ("document_list", queries.DOCUMENT_LIST, ("", 51)),

@@ -307,17 +307,18 @@ def test_dependencies_report_each_service_and_store(
 
 
 def test_rate_limit_is_per_key_and_a_problem():
-    settings = GatewaySettings(rate_limit_per_minute=2)
+    settings = GatewaySettings(rate_limit_per_minute=2, api_keys="key-aaaaaaaa,key-bbbbbbbb")  # type: ignore[arg-type]
     fake = FakeBackends(settings)
     with TestClient(create_app(settings, backends=fake)) as client:
+        a = {"X-API-Key": "key-aaaaaaaa"}
         statuses = [
-            client.post("/v1/documents", json=_doc(), headers={"X-API-Key": "a"}).status_code
-            for _ in range(3)
+            client.post("/v1/documents", json=_doc(), headers=a).status_code for _ in range(3)
         ]
         assert statuses == [202, 202, 429]
-        limited = client.post("/v1/documents", json=_doc(), headers={"X-API-Key": "a"})
+        limited = client.post("/v1/documents", json=_doc(), headers=a)
         assert limited.headers["content-type"].startswith(PROBLEM)
-        other = client.post("/v1/documents", json=_doc(), headers={"X-API-Key": "b"})
+        assert int(limited.headers["retry-after"]) >= 1
+        other = client.post("/v1/documents", json=_doc(), headers={"X-API-Key": "key-bbbbbbbb"})
         assert other.status_code == 202
         assert client.get("/health/live").status_code == 200
 
@@ -416,15 +417,17 @@ def test_unknown_document_is_404(client: TestClient[Any], backends: FakeBackends
     assert response.headers["content-type"].startswith(PROBLEM)
 
 
-def test_reads_need_no_api_key_but_writes_do():
+def test_api_keys_guard_reads_too():
     from lectern.reads import DocumentListResponse
 
     settings = GatewaySettings(api_keys="k-123456789")  # type: ignore[arg-type]
     fake = FakeBackends(settings)
     fake.reply = DocumentListResponse(documents=[_view()])
     with TestClient(create_app(settings, backends=fake)) as client:
-        assert client.get("/v1/documents?status=indexed&limit=10").status_code == 200
+        assert client.get("/v1/documents?status=indexed&limit=10").status_code == 401
         assert client.delete("/v1/documents/d1").status_code == 401
+        key = {"X-API-Key": "k-123456789"}
+        assert client.get("/v1/documents?limit=10", headers=key).status_code == 200
 
 
 @pytest.mark.parametrize(

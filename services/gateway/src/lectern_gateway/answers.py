@@ -14,6 +14,7 @@ import re
 import time
 
 from lectern.contracts import AnswerCompleted, SearchHit, SearchRequest, SearchResponse
+from lectern_gateway.auth import request_access
 from lectern_gateway.backends import Backends
 from lectern_gateway.schemas import AnswerBody, AnswerResultBody, Citation
 
@@ -137,10 +138,12 @@ async def answer(backends: Backends, body: AnswerBody, request_id: str) -> Answe
     text, cited = extract_answer(body.question, hits)
     latency_ms = (time.perf_counter() - started) * 1000
     citations = [Citation(number=n, hit=hits[n - 1]) for n in cited]
+    access = request_access()
     await backends.record_event(
         AnswerCompleted(
             correlation_id=request_id,
-            session_id=body.session_id,
+            session_id=access.session_for(body.session_id),
+            principal=access.principal.id,
             question=body.question,
             answer=text,
             latency_ms=latency_ms,

@@ -11,9 +11,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
@@ -22,7 +23,7 @@ from litestar.plugins.pydantic import PydanticInitPlugin
 from lectern.broker import create_broker, declare_topology
 from lectern.logging import configure_logging, get_logger
 from lectern.rpc import RpcClient
-from lectern_gateway.auth import rate_limit_identifier
+from lectern_gateway.auth import access_middleware, build_access, require_scope
 from lectern_gateway.backends import Backends
 from lectern_gateway.controllers.answers import AnswerController
 from lectern_gateway.controllers.batch import BatchController
@@ -38,10 +39,12 @@ from lectern_gateway.dependencies import monitor_dependencies
 from lectern_gateway.errors import EXCEPTION_HANDLERS
 from lectern_gateway.middleware import (
     add_request_id_header,
+    add_security_headers,
     correct_options_allow,
     request_id_middleware,
 )
 from lectern_gateway.openapi import (
+    API_KEY_SECURITY,
     SECURITY_SCHEMES,
     document_problem_responses,
     use_pydantic_request_schemas,
@@ -66,6 +69,15 @@ def create_app(
         The Litestar app; its lifespan connects to RabbitMQ and closes on shutdown.
     """
     settings = settings or GatewaySettings()
+    access, redis = build_access(settings)
+
+    @asynccontextmanager
+    async def close_redis(_: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if redis is not None:
+                await redis.aclose()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -81,7 +93,7 @@ def create_app(
         await declare_topology(url, indexer_shards=settings.indexer_shards)
         await rpc.connect()
         app.state.backends = connected = Backends(settings=settings, broker=broker, rpc=rpc)
-        log.info("gateway.started", api_keys=len(settings.api_key_set))
+        log.info("gateway.started", open=access.keys.open, keys=len(access.keys.current().keys))
         try:
             async with _running(connected, settings):
                 yield
@@ -100,7 +112,8 @@ def create_app(
         exclude=["^/metrics", "^/health"],
         group_path=True,
     )
-    app = Litestar(
+    v1 = Router(
+        path="/v1",
         route_handlers=[
             DocumentController,
             BatchController,
@@ -109,26 +122,31 @@ def create_app(
             SearchController,
             AnswerController,
             DeadLetterController,
+        ],
+        guards=[require_scope],
+        middleware=[access_middleware(access)],
+        security=API_KEY_SECURITY,
+    )
+    app = Litestar(
+        route_handlers=[
+            v1,
             HealthController,
             asyncapi_document,
             PrometheusController,
         ],
-        lifespan=[lifespan],
+        lifespan=[close_redis, lifespan],
+        state=State({"access": access}),
         dependencies={"backends": Provide(provide_backends, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=JsonRequest,
         plugins=[PydanticInitPlugin(validate_strict=True)],
-        before_send=[add_request_id_header, correct_options_allow],
+        before_send=[add_request_id_header, correct_options_allow, add_security_headers],
         middleware=[
             request_id_middleware,
             body_timeout_middleware(settings.body_read_timeout_s),
             metrics.middleware,
-            RateLimitConfig(
-                rate_limit=("minute", settings.rate_limit_per_minute),
-                exclude=["^/health", "^/schema", "^/metrics"],
-                identifier_for_request=rate_limit_identifier,
-            ).middleware,
         ],
+        cors_config=_cors(settings),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Lectern",
@@ -160,6 +178,28 @@ async def _running(backends: Backends, settings: GatewaySettings) -> AsyncIterat
         with contextlib.suppress(asyncio.CancelledError):
             await monitor
         await backends.close()
+
+
+def _cors(settings: GatewaySettings) -> CORSConfig | None:
+    """CORS for the origins of ``CORS_ALLOW_ORIGINS`` (none: no CORS headers at all)."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["authorization", "x-api-key", "content-type", "x-request-id"],
+        expose_headers=[
+            "x-request-id",
+            "x-session-id",
+            "retry-after",
+            "ratelimit-limit",
+            "ratelimit-remaining",
+            "ratelimit-reset",
+            "ratelimit-policy",
+        ],
+        allow_credentials=False,
+        max_age=600,
+    )
 
 
 def main_app() -> Litestar:

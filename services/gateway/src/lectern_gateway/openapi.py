@@ -26,19 +26,20 @@ SECURITY_SCHEMES = Components(
             type="apiKey",
             name="X-API-Key",
             security_scheme_in="header",
-            description="a key of API_KEYS",
+            description="an API key (from API_KEYS_FILE or API_KEYS)",
         ),
         "bearer": SecurityScheme(
-            type="http", scheme="bearer", description="a key of API_KEYS as a bearer token"
+            type="http", scheme="bearer", description="an API key as a bearer token"
         ),
     }
 )
-WRITE_SECURITY: list[SecurityRequirement] = [{"apiKey": []}, {"bearer": []}]
-"""Either scheme authorises a write (when ``API_KEYS`` is set)."""
+API_KEY_SECURITY: list[SecurityRequirement] = [{"apiKey": []}, {"bearer": []}]
+"""Either scheme authorises a request under ``/v1`` (when any key is configured)."""
 
 PROBLEM_DESCRIPTIONS = {
     400: "Invalid input: a parameter or the body breaks the contract",
     401: "Missing or unknown API key",
+    403: "The key lacks the scope this operation needs",
     404: "No such resource",
     408: "The request body did not arrive within BODY_READ_TIMEOUT_S",
     413: "Body over MAX_BODY_BYTES or content over MAX_DOCUMENT_BYTES",
@@ -88,7 +89,7 @@ def problem_statuses(path: str, handler: HTTPRouteHandler) -> set[int]:
     if "data" in handler.parsed_fn_signature.parameters:
         statuses |= {400, 408, 413, 415}
     if handler.resolve_guards():
-        statuses.add(401)
+        statuses |= {401, 403}
     if path == "/health/ready":
         statuses.add(503)
     return statuses

@@ -17,6 +17,7 @@ from lectern.reads import (
     SessionHistoryRequest,
     SessionHistoryResponse,
 )
+from lectern_gateway.auth import request_access
 from lectern_gateway.backends import Backends
 from lectern_gateway.errors import ServiceUnavailableError, UpstreamTimeoutError
 
@@ -73,9 +74,16 @@ async def list_documents(
 async def session_history(
     backends: Backends, session_id: str, request_id: str, *, limit: int, after: str | None
 ) -> SessionHistoryResponse:
-    """Return a session's interactions, oldest first, one page."""
+    """Return a session's interactions, oldest first, one page.
+
+    Only the session's owner (or an ``admin`` key) finds it; anyone else gets ``404``.
+    """
     request = SessionHistoryRequest(
-        correlation_id=request_id, session_id=session_id, limit=limit, after=after
+        correlation_id=request_id,
+        session_id=session_id,
+        limit=limit,
+        after=after,
+        principal=request_access().session_owner_filter(),
     )
     return await backends.call(
         "session-logger", request, SessionHistoryResponse, timeout=backends.settings.read_timeout_s

@@ -6,6 +6,7 @@ import time
 
 from lectern.contracts import SearchCompleted, SearchRequest, SearchResponse
 from lectern.logging import get_logger
+from lectern_gateway.auth import request_access
 from lectern_gateway.backends import Backends
 from lectern_gateway.schemas import SearchBody, SearchResultBody
 
@@ -38,9 +39,11 @@ async def search(backends: Backends, body: SearchBody, request_id: str) -> Searc
         "indexer", request, SearchResponse, timeout=backends.settings.search_timeout_s
     )
     latency_ms = (time.perf_counter() - started) * 1000
+    access = request_access()
     event = SearchCompleted(
         correlation_id=request_id,
-        session_id=body.session_id,
+        session_id=access.session_for(body.session_id),
+        principal=access.principal.id,
         query=body.query,
         mode=body.mode,
         top_k=body.top_k,

@@ -95,7 +95,9 @@ class ReadStore:
         """One page of a session's events, oldest first.
 
         Raises:
-            NotFoundError: the log holds no event of this session.
+            NotFoundError: the log holds no event of this session, or the session is
+                not owned by ``request.principal`` (when set): the same answer, so a
+                caller cannot tell the two apart.
             InvalidRequestError: ``after`` is not a cursor of this read.
         """
         after_at, after_id = _session_cursor(request.after)
@@ -105,6 +107,7 @@ class ReadStore:
             after_at,
             after_id,
             request.limit + 1,
+            request.principal,
         )
         if not rows:
             raise NotFoundError(f"no session {request.session_id!r} in the event log")

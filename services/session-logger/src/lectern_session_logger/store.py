@@ -106,13 +106,16 @@ upsert_documents AS (
 ),
 upsert_sessions AS (
     INSERT INTO sessions AS s (session_id, first_seen_at, last_seen_at, search_count,
-                               answer_count, event_count)
+                               answer_count, event_count, principal)
     SELECT session_id, min(occurred_at), max(occurred_at),
            count(*) FILTER (WHERE event_type = 'search.completed'),
            count(*) FILTER (WHERE event_type = 'answer.completed'),
-           count(*)
+           count(*),
+           (array_agg(payload->>'principal' ORDER BY occurred_at, event_id)
+                FILTER (WHERE payload->>'principal' IS NOT NULL))[1]
     FROM inserted WHERE session_id IS NOT NULL GROUP BY session_id
     ON CONFLICT (session_id) DO UPDATE SET
+        principal = coalesce(s.principal, excluded.principal),
         first_seen_at = least(s.first_seen_at, excluded.first_seen_at),
         last_seen_at = greatest(s.last_seen_at, excluded.last_seen_at),
         search_count = s.search_count + excluded.search_count,

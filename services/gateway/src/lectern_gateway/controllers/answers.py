@@ -17,8 +17,9 @@ from lectern_gateway.schemas import AnswerBody, AnswerResultBody
 class AnswerController(Controller):
     """Answers built from retrieved chunks (or caller-supplied context)."""
 
-    path = "/v1/answers"
+    path = "/answers"
     tags = ["answers"]
+    opt = {"scope": "read", "answer_slot": True}
 
     @post("/", status_code=HTTP_200_OK, summary="Answer a question with citations")
     async def run_answer(

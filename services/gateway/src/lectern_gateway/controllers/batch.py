@@ -9,7 +9,6 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from lectern_gateway import batch
-from lectern_gateway.auth import require_api_key
 from lectern_gateway.backends import Backends
 from lectern_gateway.schemas import BatchIngestBody, BatchResultBody
 
@@ -19,9 +18,8 @@ MULTI_STATUS = 207
 class BatchController(Controller):
     """Bulk ingest: the same validation and events as ``POST /v1/documents``, per item."""
 
-    path = "/v1/documents:batch"
+    path = "/documents:batch"
     tags = ["documents"]
-    guards = [require_api_key]
     opt = {"scope": "write"}
 
     @post(

@@ -14,11 +14,9 @@ from pydantic import TypeAdapter, ValidationError
 from lectern.contracts import DOCUMENT_ID_PATTERN, DocumentId
 from lectern.reads import DocumentListResponse, DocumentStatus, DocumentView
 from lectern_gateway import ingest, reads
-from lectern_gateway.auth import require_api_key
 from lectern_gateway.backends import Backends
 from lectern_gateway.controllers.reads import After, Limit
 from lectern_gateway.errors import InvalidInputError
-from lectern_gateway.openapi import WRITE_SECURITY
 from lectern_gateway.schemas import DocumentAcceptedBody, IngestDocumentBody, UploadForm
 
 PathDocumentId = Annotated[
@@ -57,18 +55,13 @@ def path_document_id(request: Request[Any, Any, Any], routed: str) -> str:
 
 
 class DocumentController(Controller):
-    """Documents: ingest and delete (need an API key when ``API_KEYS`` is set), status, list."""
+    """Documents: ingest and delete (scope ``write``), status and list (scope ``read``)."""
 
-    path = "/v1/documents"
+    path = "/documents"
     tags = ["documents"]
+    opt = {"scope": "read"}
 
-    @post(
-        "/",
-        status_code=HTTP_202_ACCEPTED,
-        summary="Ingest a document",
-        guards=[require_api_key],
-        security=WRITE_SECURITY,
-    )
+    @post("/", status_code=HTTP_202_ACCEPTED, summary="Ingest a document", opt={"scope": "write"})
     async def ingest_document(
         self,
         data: JSONBody[IngestDocumentBody],
@@ -82,8 +75,7 @@ class DocumentController(Controller):
         "/upload",
         status_code=HTTP_202_ACCEPTED,
         summary="Ingest an uploaded file",
-        guards=[require_api_key],
-        security=WRITE_SECURITY,
+        opt={"scope": "write"},
     )
     async def upload_document(
         self,
@@ -98,8 +90,7 @@ class DocumentController(Controller):
         "/{document_id:path}",
         status_code=HTTP_202_ACCEPTED,
         summary="Delete a document",
-        guards=[require_api_key],
-        security=WRITE_SECURITY,
+        opt={"scope": "write"},
     )
     async def delete_document(
         self,

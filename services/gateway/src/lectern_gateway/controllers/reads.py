@@ -57,8 +57,9 @@ def parse_instant(name: str, value: str | None) -> datetime | None:
 class SessionController(Controller):
     """A session's history of searches and answers."""
 
-    path = "/v1/sessions"
+    path = "/sessions"
     tags = ["sessions"]
+    opt = {"scope": "read"}
 
     @get("/{session_id:str}", summary="A session's interactions")
     async def session_history(
@@ -78,8 +79,9 @@ class SessionController(Controller):
 class AnalyticsController(Controller):
     """Usage analytics over a time window."""
 
-    path = "/v1/analytics"
+    path = "/analytics"
     tags = ["analytics"]
+    opt = {"scope": "admin"}
 
     @get("/summary", summary="Usage summary")
     async def summary(

@@ -17,8 +17,9 @@ from lectern_gateway.schemas import SearchBody, SearchResultBody
 class SearchController(Controller):
     """Search over RabbitMQ request/reply to the indexer."""
 
-    path = "/v1/search"
+    path = "/search"
     tags = ["search"]
+    opt = {"scope": "read"}
 
     @post("/", status_code=HTTP_200_OK, summary="Search the indexed documents")
     async def run_search(

@@ -12,7 +12,6 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lectern.logging import get_logger
-from lectern_gateway.auth import require_api_key
 from lectern_gateway.backends import Backends
 from lectern_gateway.deadletters.service import DeadLetterAdmin, UnknownQueueError
 from lectern_gateway.errors import NotFoundError, ServiceUnavailableError
@@ -76,9 +75,8 @@ def _dlq(queue: str) -> str:
 class DeadLetterController(Controller):
     """Dead-letter queues: list their messages with reasons, replay them (admin)."""
 
-    path = "/v1/admin/dead-letters"
+    path = "/admin/dead-letters"
     tags = ["admin"]
-    guards = [require_api_key]
     opt = {"scope": "admin"}
 
     @get("/{queue:str}", summary="List a dead-letter queue")
