@@ -14,7 +14,7 @@ from aio_pika.abc import AbstractChannel, AbstractQueue
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 
 from lectern import topology
-from lectern.contracts import Event, Message
+from lectern.contracts import Event, EventEnvelope, Message
 from lectern.retry import RETRY_DELAYS_MS, retry_queue
 
 FASTSTREAM_LOGGER = "lectern.faststream"
@@ -106,8 +106,27 @@ async def publish_command(
     await _publish(broker, command, topology.commands_exchange, routing_key, timeout)
 
 
+async def publish_envelope(
+    broker: RabbitBroker, envelope: EventEnvelope, *, timeout: float = 10.0
+) -> None:
+    """Publish an event in the generic envelope (a producer's own event type).
+
+    Goes to ``lectern.events`` with ``event_type`` as the routing key, confirmed,
+    persistent and mandatory, like :func:`publish_event`.
+
+    Raises:
+        aio_pika.exceptions.DeliveryError: the broker returned or nacked the message.
+        TimeoutError: no confirm within ``timeout`` seconds.
+    """
+    await _publish(broker, envelope, topology.events_exchange, envelope.event_type, timeout)
+
+
 async def _publish(
-    broker: RabbitBroker, message: Message, exchange: Any, routing_key: str, timeout: float
+    broker: RabbitBroker,
+    message: Message | EventEnvelope,
+    exchange: Any,
+    routing_key: str,
+    timeout: float,
 ) -> None:
     await broker.publish(
         message.model_dump_json().encode(),

@@ -23,6 +23,7 @@ from lectern_gateway.auth import rate_limit_identifier
 from lectern_gateway.backends import Backends
 from lectern_gateway.controllers.answers import AnswerController
 from lectern_gateway.controllers.documents import DocumentController
+from lectern_gateway.controllers.events import EventController, message_schema_document
 from lectern_gateway.controllers.health import HealthController, asyncapi_document
 from lectern_gateway.controllers.reads import (
     AnalyticsController,
@@ -91,6 +92,8 @@ def create_app(
             AnswerController,
             HealthController,
             asyncapi_document,
+            EventController,
+            message_schema_document,
             PrometheusController,
         ],
         lifespan=[lifespan],
