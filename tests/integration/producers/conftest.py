@@ -1,6 +1,6 @@
 """A running Lectern (three service processes) for clients that are not ours.
 
-One stack per test module (the indexer loads the real model once); each test uses its
+One stack for every test here (the indexer loads the real model once); each test uses its
 own document ids and session ids, so tests stay independent inside the module.
 """
 
@@ -18,7 +18,7 @@ from tests.e2e.conftest import Stack, running_stack
 from tests.faults.harness import wait_until
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lectern(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Gateway, indexer and session-logger on a fresh vhost and database."""
     with running_stack(tmp_path_factory.mktemp("producers")) as stack:

@@ -9,8 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
+from tests.e2e.conftest import Stack
+from tests.integration.producers.conftest import wait_json
 
 from lectern import topology
 from lectern_gateway.app import create_app
@@ -73,3 +76,19 @@ async def test_a_refused_batch_publishes_nothing(client: AsyncTestClient[Any], a
     )
     assert response.status_code == 400
     await _drain(amqp_url, topology.SESSION_LOGGER_EVENTS_QUEUE, 0)
+
+
+@pytest.mark.slow
+def test_an_http_event_lands_in_its_session_history(
+    lectern: Stack, http: httpx.Client, session_id: str
+):
+    event = _event(session_id=session_id, ticket_id="T-3")
+    response = http.post("/v1/events", json=event)
+    assert response.status_code == 202, response.text
+    history = wait_json(
+        http, f"/v1/sessions/{session_id}", lambda b: b["event_count"] == 1, stack=lectern
+    )
+    (interaction,) = history["interactions"]
+    assert interaction["event_id"] == event["event_id"]
+    assert interaction["correlation_id"] == response.headers["x-request-id"]
+    assert interaction["payload"] == {"ticket_id": "T-3"}
