@@ -6,7 +6,7 @@ in tests/integration/producers import and run exactly this file. Needs only
 
     python producer.py --url amqp://producer:...@rabbitmq:5672/ ingest docs/install.md
     python producer.py --url ... delete docs/install.md
-    python producer.py --url ... event support.ticket.closed --session s-1 ticket_id=T-42
+    python producer.py --url ... event support.ticket.closed --session s-1 -f ticket_id=T-42
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def main() -> None:
     event_args = commands.add_parser("event")
     event_args.add_argument("event_type")
     event_args.add_argument("--session")
-    event_args.add_argument("fields", nargs="*", help="key=value")
+    event_args.add_argument("-f", "--field", action="append", default=[], help="key=value")
     args = parser.parse_args()
 
     channel = connect(args.url)
@@ -152,7 +152,7 @@ def main() -> None:
     elif args.command == "delete":
         message = delete(channel, args.document_id)
     else:
-        fields = dict(pair.split("=", 1) for pair in args.fields)
+        fields = dict(pair.split("=", 1) for pair in args.field)
         message = make_event(args.event_type, args.session, **fields)
         publish_event(channel, message)
     channel.connection.close()

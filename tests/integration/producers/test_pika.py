@@ -7,6 +7,8 @@ producer would read it: over HTTP (document status, search, session history).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -14,7 +16,7 @@ import httpx
 import pika
 import pytest
 from examples.producers import producer
-from tests.conftest import GAZEBO_CORPUS
+from tests.conftest import GAZEBO_CORPUS, REPO_ROOT
 from tests.e2e.conftest import Stack
 from tests.faults.harness import wait_until
 from tests.integration.producers.conftest import queue_depth, sql, wait_json
@@ -126,6 +128,26 @@ def test_foreign_event_lands_in_its_session_history(
     assert sql(lectern, f"SELECT event_type FROM events WHERE event_id = '{sent['event_id']}'") == [
         "support.ticket.closed"
     ]
+
+
+def test_the_command_line_publishes_an_event(
+    lectern: Stack, stack_amqp_url: str, http: httpx.Client, session_id: str
+):
+    script = REPO_ROOT / "examples" / "producers" / "producer.py"
+    fields = ["--session", session_id, "-f", "ticket_id=T-5", "-f", "note=a=b"]
+    done = subprocess.run(
+        [sys.executable, str(script), "--url", stack_amqp_url, "event", "support.cli", *fields],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    event_id = json.loads(done.stdout)["event_id"]
+    history = wait_json(
+        http, f"/v1/sessions/{session_id}", lambda b: b["event_count"] == 1, stack=lectern
+    )
+    (interaction,) = history["interactions"]
+    assert (interaction["event_id"], interaction["event_type"]) == (event_id, "support.cli")
+    assert interaction["payload"] == {"ticket_id": "T-5", "note": "a=b"}
 
 
 def test_same_event_three_times_is_stored_once(
