@@ -16,7 +16,7 @@ export QDRANT_PATH ?= $(CURDIR)/data/qdrant
 UV ?= $(eval UV := $$(shell scripts/ensure-uv.sh))$(UV)
 RUN = $(UV) run --frozen
 
-.PHONY: help bootstrap install up demo test test-unit lint format eval bench retention asyncapi
+.PHONY: help bootstrap install up demo test test-unit lint format eval bench retention asyncapi schemas
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -62,3 +62,8 @@ asyncapi: install  ## Write the event catalogue (AsyncAPI 3.0) to docs/asyncapi.
 	@mkdir -p docs
 	$(RUN) python -c "import json; from lectern.catalogue import build_catalogue; print(json.dumps(build_catalogue(), indent=2))" > docs/asyncapi.json
 	@echo "wrote docs/asyncapi.json"
+
+schemas: install  ## Write the producer message schemas (JSON Schema) to docs/schemas/
+	@mkdir -p docs/schemas
+	$(RUN) python -c "import json; from lectern.message_schemas import PRODUCER_MODELS, message_schema; [open(f'docs/schemas/{n}.json', 'w').write(json.dumps(message_schema(n), indent=2) + '\\n') for n in PRODUCER_MODELS]"
+	@echo "wrote docs/schemas/*.json"

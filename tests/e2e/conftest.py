@@ -7,6 +7,7 @@ process helpers of the fault harness (:class:`tests.faults.harness.ServiceGroup`
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ class Stack:
 
     env: dict[str, str]
     group: ServiceGroup
+    vhost: str = ""
 
     @property
     def base_url(self) -> str:
@@ -31,25 +33,29 @@ class Stack:
         return self.group[name].log_tail(lines)
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    """Start gateway, indexer and session-logger on a fresh vhost, database and store."""
+@contextmanager
+def running_stack(base: Path) -> Iterator[Stack]:
+    """Run gateway, indexer and session-logger on a fresh vhost, database and store.
+
+    Args:
+        base: a folder for the Qdrant store and the service logs.
+    """
     vhost, amqp_url = make_vhost()
     database, database_url = make_database()
     env = service_env(
         rabbitmq_url=amqp_url,
         database_url=database_url,
-        qdrant_path=tmp_path / "qdrant",
+        qdrant_path=base / "qdrant",
         gateway_port=free_port(),
     )
-    group = ServiceGroup(tmp_path / "logs")
+    group = ServiceGroup(base / "logs")
     try:
         for name in SERVICE_NAMES:
             group.start(name, env)
         group["gateway"].wait_http_ok(
             "/health/dependencies", timeout=180, accept=lambda body: body["all_up"]
         )
-        yield Stack(env=env, group=group)
+        yield Stack(env=env, group=group, vhost=vhost)
     except Exception:
         print(group.log_tails())
         raise
@@ -57,3 +63,10 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         group.close()
         drop_database(database)
         drop_vhost(vhost)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """Start gateway, indexer and session-logger on a fresh vhost, database and store."""
+    with running_stack(tmp_path) as running:
+        yield running

@@ -16,7 +16,7 @@ from aio_pika.abc import AbstractChannel, AbstractQueue
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 
 from lectern import topology
-from lectern.contracts import Event, Message
+from lectern.contracts import Event, EventEnvelope, Message
 from lectern.event_bounds import MAX_EVENT_BYTES, bound_event
 from lectern.retry import RETRY_DELAYS_MS, retry_queue
 
@@ -164,9 +164,24 @@ async def publish_command(
     await _publish(broker, command, topology.commands_exchange, routing_key, timeout, headers)
 
 
+async def publish_envelope(
+    broker: RabbitBroker, envelope: EventEnvelope, *, timeout: float = 10.0
+) -> None:
+    """Publish an event in the generic envelope (a producer's own event type).
+
+    Goes to ``lectern.events`` with ``event_type`` as the routing key, confirmed,
+    persistent and mandatory, like :func:`publish_event`.
+
+    Raises:
+        aio_pika.exceptions.DeliveryError: the broker returned or nacked the message.
+        TimeoutError: no confirm within ``timeout`` seconds.
+    """
+    await _publish(broker, envelope, topology.events_exchange, envelope.event_type, timeout)
+
+
 async def _publish(
     broker: RabbitBroker,
-    message: Message,
+    message: Message | EventEnvelope,
     exchange: Any,
     routing_key: str,
     timeout: float,

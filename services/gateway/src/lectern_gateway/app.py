@@ -28,6 +28,7 @@ from lectern_gateway.backends import Backends
 from lectern_gateway.controllers.answers import AnswerController
 from lectern_gateway.controllers.batch import BatchController
 from lectern_gateway.controllers.documents import DocumentController
+from lectern_gateway.controllers.events import EventController, message_schema_document
 from lectern_gateway.controllers.health import HealthController, asyncapi_document
 from lectern_gateway.controllers.reads import (
     AnalyticsController,
@@ -122,6 +123,7 @@ def create_app(
             SearchController,
             AnswerController,
             DeadLetterController,
+            EventController,
         ],
         guards=[require_scope],
         middleware=[access_middleware(access)],
@@ -132,6 +134,7 @@ def create_app(
             v1,
             HealthController,
             asyncapi_document,
+            message_schema_document,
             PrometheusController,
         ],
         lifespan=[close_redis, lifespan],

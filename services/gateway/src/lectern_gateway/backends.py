@@ -13,8 +13,8 @@ from faststream.rabbit import RabbitBroker
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from lectern import topology
-from lectern.broker import publish_command, publish_event
-from lectern.contracts import Event, Message, RpcError
+from lectern.broker import publish_command, publish_envelope, publish_event
+from lectern.contracts import Event, EventEnvelope, Message, RpcError
 from lectern.logging import get_logger
 from lectern.rpc import BrokerUnavailableError, NoConsumerError, RpcClient, RpcTimeoutError
 from lectern_gateway.background_events import BackgroundEventPublisher
@@ -90,6 +90,14 @@ class Backends:
             await publish_event(self.broker, event, timeout=self.settings.publish_timeout_s)
         except (aio_pika.exceptions.AMQPError, TimeoutError, ConnectionError) as exc:
             log.warning("gateway.publish_failed", error=repr(exc))
+            raise ServiceUnavailableError("event not confirmed by the broker") from exc
+
+    async def publish_envelope(self, envelope: EventEnvelope) -> None:
+        """Publish a producer's event (generic envelope) with confirms; failure is 503."""
+        await self._require_broker()
+        try:
+            await publish_envelope(self.broker, envelope, timeout=self.settings.publish_timeout_s)
+        except (aio_pika.exceptions.AMQPError, TimeoutError, ConnectionError) as exc:
             raise ServiceUnavailableError("event not confirmed by the broker") from exc
 
     async def publish_command(self, command: Message, routing_key: str) -> None:
