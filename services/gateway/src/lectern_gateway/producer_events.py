@@ -16,6 +16,7 @@ import asyncio
 from typing import Any
 from uuid import UUID
 
+import pydantic
 from litestar.exceptions import ValidationException
 from pydantic import BaseModel, Field
 
@@ -43,6 +44,35 @@ class EventsAcceptedBody(BaseModel):
     accepted: int = Field(ge=1)
     event_ids: list[UUID]
     request_id: str
+
+
+def parse_events(items: list[dict[str, Any]]) -> list[EventEnvelope]:
+    """Validate each item as an :class:`EventEnvelope` (JSON strings for UUIDs and times).
+
+    The gateway validates request bodies strictly (``"5"`` is no integer), but an
+    envelope's ``event_id`` and ``occurred_at`` arrive as JSON strings by definition, so
+    the envelopes are validated here, in pydantic's lax mode, one by one.
+
+    Raises:
+        ValidationException: (400) every error of every item, keyed ``"<index>.<field>"``.
+    """
+    found: list[EventEnvelope] = []
+    errors: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        try:
+            found.append(EventEnvelope.model_validate(item, strict=False))
+        except pydantic.ValidationError as exc:
+            errors.extend(
+                {
+                    "key": ".".join(map(str, (index, *error["loc"]))),
+                    "message": error["msg"],
+                    "source": "body",
+                }
+                for error in exc.errors()
+            )
+    if errors:
+        raise ValidationException(detail="some events are not valid envelopes", extra=errors)
+    return found
 
 
 def check_events(events: list[EventEnvelope]) -> None:

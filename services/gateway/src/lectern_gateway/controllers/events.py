@@ -8,7 +8,7 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
-from pydantic import Field, RootModel, model_validator
+from pydantic import Field, RootModel, WithJsonSchema, model_validator
 
 from lectern.contracts import EventEnvelope
 from lectern.message_schemas import PRODUCER_MODELS, message_schema
@@ -17,11 +17,26 @@ from lectern_gateway.backends import Backends
 from lectern_gateway.errors import NotFoundError
 from lectern_gateway.producer_events import MAX_BATCH_EVENTS, EventsAcceptedBody
 
-EventBatch = Annotated[list[EventEnvelope], Field(min_length=1, max_length=MAX_BATCH_EVENTS)]
+EventBatch = Annotated[
+    list[dict[str, Any]],
+    Field(min_length=1, max_length=MAX_BATCH_EVENTS),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "items": EventEnvelope.model_json_schema(),
+            "minItems": 1,
+            "maxItems": MAX_BATCH_EVENTS,
+        }
+    ),
+]
 
 
 class EventsBody(RootModel[EventBatch]):
-    """A list of 1 to 100 events in the generic envelope; one bare event is a list of one."""
+    """A list of 1 to 100 events in the generic envelope; one bare event is a list of one.
+
+    Each item is validated as an :class:`~lectern.contracts.EventEnvelope` by
+    :func:`~lectern_gateway.producer_events.parse_events`.
+    """
 
     @model_validator(mode="before")
     @classmethod
@@ -52,7 +67,8 @@ class EventController(Controller):
         per refused event (nothing published); ``503`` when the broker did not confirm.
         Types under ``document.``, ``search.`` and ``answer.`` are Lectern's own: refused.
         """
-        return await producer_events.publish_events(backends, data.root, request.state.request_id)
+        events = producer_events.parse_events(data.root)
+        return await producer_events.publish_events(backends, events, request.state.request_id)
 
 
 @get("/schemas/{file_name:str}", summary="JSON Schema of a producer message", tags=["schema"])
