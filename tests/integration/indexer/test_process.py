@@ -81,7 +81,7 @@ def indexer_process(amqp_url: str, tmp_path: Path) -> Iterator[IndexerProcess]:
             process.process.wait()
 
 
-async def _wait_ready(rpc: RpcClient, process: IndexerProcess, timeout: float = 60) -> None:
+async def _wait_ready(rpc: RpcClient, process: IndexerProcess, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.process is not None

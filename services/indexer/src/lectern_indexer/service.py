@@ -143,8 +143,7 @@ class IndexerService:
         # Front matter is filterable metadata; the request's own metadata wins.
         command = command.model_copy(update={"metadata": document_metadata(command, content)})
         async with self._locks.hold(command.document_id):
-            existing = await self.store.document_points(command.document_id)
-            applied = last_applied_key(existing, await self.store.tombstone(command.document_id))
+            existing, applied = await self._applied(command.document_id)
             if is_superseded(command.order_key, applied):
                 log.info("document.superseded", document_id=command.document_id, applied=applied)
                 return IngestResult(
@@ -185,8 +184,7 @@ class IndexerService:
         """
         document_id = command.document_id
         async with self._locks.hold(document_id):
-            existing = await self.store.document_points(document_id)
-            applied = last_applied_key(existing, await self.store.tombstone(document_id))
+            existing, applied = await self._applied(document_id)
             if is_superseded(command.order_key, applied):
                 log.info("document.superseded", document_id=document_id, applied=applied)
                 return DeleteResult(document_id, 0, superseded=True)
@@ -258,6 +256,13 @@ class IndexerService:
             store_ok=ok,
             detail=None if ok else "vector store unavailable",
         )
+
+    async def _applied(self, document_id: str) -> tuple[list[StoredPoint], str | None]:
+        """Read a document's points and tombstone at once; return the points and newest key."""
+        existing, tombstone = await asyncio.gather(
+            self.store.document_points(document_id), self.store.tombstone(document_id)
+        )
+        return existing, last_applied_key(existing, tombstone)
 
     async def _refresh_payload(self, current: list[StoredPoint], command: IngestDocument) -> bool:
         """Rewrite source/metadata when only they changed; return whether nothing did.
