@@ -97,6 +97,31 @@ async def _wait_ready(rpc: RpcClient, process: IndexerProcess, timeout: float = 
     raise AssertionError(f"indexer not ready:\n{process.tail()}")
 
 
+def _commands_held(amqp_url: str) -> int:
+    """Unacknowledged messages in the indexer's command queue(s) (``rabbitmqctl``)."""
+    vhost = amqp_url.rsplit("/", 1)[1]
+    output = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "messages_unacknowledged"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    held = 0
+    for line in output.splitlines():
+        name, _, count = line.partition("\t")
+        if name.startswith(topology.INDEXER_COMMANDS_QUEUE) and count.strip().isdigit():
+            held += int(count)
+    return held
+
+
+async def _wait_held(amqp_url: str, timeout: float = 120) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            if await asyncio.to_thread(_commands_held, amqp_url):
+                return
+            await asyncio.sleep(0.1)
+
+
 async def test_sigterm_finishes_in_flight_ingest_and_data_persists(
     amqp_url: str, indexer_process: IndexerProcess
 ):
@@ -118,12 +143,10 @@ async def test_sigterm_finishes_in_flight_ingest_and_data_persists(
                 content=content,
             )
         )
-        await asyncio.sleep(2.0)
+        await _wait_held(amqp_url)  # the indexer took the command: the ingest is in flight
         assert not bus.events, "ingest finished before SIGTERM; use a larger document"
-        started = time.monotonic()
-        returncode = await asyncio.to_thread(indexer_process.stop)
+        returncode = await asyncio.to_thread(indexer_process.stop)  # gives up after 90 s
         assert returncode == 0, indexer_process.tail()
-        assert time.monotonic() - started < 90
         (event,) = await bus.wait_for(lambda e: e["event_type"] == "document.indexed", timeout=5)
         assert event["document_id"] == "regex-howto"
 

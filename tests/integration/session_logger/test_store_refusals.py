@@ -11,6 +11,7 @@ migrations, so a superuser can revoke its privileges.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -208,7 +209,12 @@ async def test_refused_writes_hold_every_event_until_repaired(
             await wait_until(reported, timeout=60)  # detail names it only while store_ok is false
             assert _blocked_gauge(sqlstate) == 1
             assert await db.admin.fetchval("SELECT count(*) FROM events") == len(before)
-            assert queue_messages(amqp_url)[0] == HELD  # none acknowledged
+
+            async def none_acknowledged() -> bool:  # broker statistics lag: wait for them
+                return (await asyncio.to_thread(queue_messages, amqp_url))[0] == HELD
+
+            await wait_until(none_acknowledged, timeout=60)
+            assert await db.admin.fetchval("SELECT count(*) FROM events") == len(before)
             await repair(db)
             await wait_until(lambda: _count(db.admin, len(before) + HELD), timeout=60)
             await wait_settled(amqp_url, timeout=30)
