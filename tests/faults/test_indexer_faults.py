@@ -121,7 +121,7 @@ async def test_kill_9_indexer_mid_ingest_loses_and_duplicates_nothing(
 async def test_search_is_503_while_the_indexer_is_away_and_commands_wait(
     fault_env: dict[str, str], services: ServiceGroup
 ):
-    fault_env = fault_env | {"SEARCH_TIMEOUT_S": "3"}
+    fault_env = fault_env | {"SEARCH_TIMEOUT_S": "60"}  # a wait for it would be a 504
     gateway = services.start("gateway", fault_env)
     await asyncio.to_thread(gateway.wait_http_ok, "/health/live", timeout=60)
     base_url = f"http://127.0.0.1:{gateway.port}"
@@ -131,8 +131,8 @@ async def test_search_is_503_while_the_indexer_is_away_and_commands_wait(
         response = await client.post("/v1/search", json={"query": "install on macOS"})
         elapsed = time.perf_counter() - started
         assert response.status_code == 503, response.text
+        assert response.json()["type"].endswith("/service-unavailable")
         assert response.headers["retry-after"]
-        assert elapsed < 3 + 1
         ready = await client.get("/health/ready")
         assert ready.status_code == 200, "readiness needs only the broker"
         dependencies = (await client.get("/health/dependencies")).json()["dependencies"]

@@ -18,22 +18,25 @@ from lectern_gateway.settings import GatewaySettings
 
 pytestmark = pytest.mark.integration
 
+SLOW_TIMEOUT_S = 60.0
+"""Search timeout far above any probe: only a real wait for it would reach it."""
+
 
 @pytest.fixture
 async def client(amqp_url: str) -> AsyncIterator[AsyncTestClient[Any]]:
-    settings = GatewaySettings(rabbitmq_url=amqp_url, search_timeout_s=2.0)  # type: ignore[arg-type]
+    settings = GatewaySettings(rabbitmq_url=amqp_url, search_timeout_s=SLOW_TIMEOUT_S)  # type: ignore[arg-type]
     async with AsyncTestClient(create_app(settings)) as test_client:
         yield test_client
 
 
-async def test_search_without_indexer_is_503_fast(client: AsyncTestClient[Any]):
-    started = time.perf_counter()
+async def test_search_without_indexer_is_503_not_a_timeout(client: AsyncTestClient[Any]):
+    # The client's search timeout is long (SLOW_TIMEOUT_S): a gateway that waited for
+    # an absent indexer would answer 504 after it; the consumer probe answers 503 at once.
     response = await client.post("/v1/search", json={"query": "install gazebo"})
-    elapsed = time.perf_counter() - started
     assert response.status_code == 503
+    assert response.json()["type"].endswith("/service-unavailable")
     assert response.headers["retry-after"]
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert elapsed < 2.0 + 1.0
 
 
 async def test_ready_without_services(client: AsyncTestClient[Any]):
