@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from lectern.contracts import (
     DocumentFormat,
     DocumentId,
+    FusionMethod,
     MetadataFilter,
     MetadataValue,
     SearchHit,
@@ -68,6 +69,10 @@ class SearchBody(BaseModel):
     mode: SearchMode = "hybrid"
     filter: MetadataFilter | None = None
     session_id: str | None = Field(default=None, max_length=128)
+    fusion: FusionMethod | None = None
+    """Hybrid fusion for this search; ``None``: the indexer's default."""
+    explain: bool = False
+    """Report each hit's dense and sparse score and rank and its fused score."""
 
 
 class SearchResultBody(BaseModel):
