@@ -46,11 +46,11 @@ def _variants() -> list[Variant]:
     ]
     dbsf = [
         Variant(f"dbsf sparse={s}", FusionConfig("dbsf", dense_weight=1 - s, sparse_weight=s))
-        for s in (0.5, 0.6, 0.7)
+        for s in (0.5, 0.6, 0.7, 0.8)
     ]
     convex = [
         Variant(f"convex alpha={a}", FusionConfig("convex", dense_weight=a, sparse_weight=1 - a))
-        for a in (0.3, 0.4, 0.5, 0.6)
+        for a in (0.2, 0.3, 0.4, 0.5, 0.6)
     ]
     depths = [
         Variant(f"default, depth dense={d} sparse={s}", DEFAULT_FUSION, d, s)
@@ -72,7 +72,9 @@ async def _evaluate_set(name: str, variants: list[Variant]) -> dict[str, object]
         runs = single_runs(lists)
         fused = {v.name: fused_run(lists, v) for v in variants}
         sample = dict(list(data.queries.items())[: int(os.environ.get("EVAL_CONFIRM", "100"))])
-        differ = await confirm(service, sample, fused["default"], variants[0])
+        # retrieve(limit=CANDIDATES) prefetches CANDIDATES per list: compare at that depth.
+        deep = Variant("confirm", DEFAULT_FUSION, CANDIDATES, CANDIDATES)
+        differ = await confirm(service, sample, fused_run(lists, deep), deep)
     finally:
         await service.store.close()
         await embedder.close()

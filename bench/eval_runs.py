@@ -18,7 +18,7 @@ from typing import Any
 
 from ranx import Qrels, Run, evaluate
 
-from lectern_indexer.fusion import FusionConfig, fuse
+from lectern_indexer.fusion import SCORE_DIGITS, FusionConfig, fuse
 from lectern_indexer.service import IndexerService
 from lectern_indexer.stores.base import ScoredPoint, VectorQuery
 
@@ -36,7 +36,8 @@ class Lists:
 
 
 def _point(row: list[Any]) -> ScoredPoint:
-    return ScoredPoint(str(row[0]), float(row[1]), {"document_id": row[2]})
+    # Rounded as the stores' search path rounds raw scores (fusion.SCORE_DIGITS).
+    return ScoredPoint(str(row[0]), round(float(row[1]), SCORE_DIGITS), {"document_id": row[2]})
 
 
 def _rows(points: list[ScoredPoint]) -> list[list[Any]]:

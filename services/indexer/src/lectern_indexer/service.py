@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from lectern.contracts import (
     FusionMethod,
@@ -25,7 +25,7 @@ from lectern.logging import get_logger
 from lectern_indexer.chunking import Chunk, Chunker
 from lectern_indexer.embedding import Embedder
 from lectern_indexer.errors import InvalidDocumentError, InvalidRequestError, StoreUnavailableError
-from lectern_indexer.fusion import FusionConfig
+from lectern_indexer.fusion import DEFAULT_FUSION, FusionConfig
 from lectern_indexer.locks import KeyedLock
 from lectern_indexer.parsing import parse_document
 from lectern_indexer.payloads import (
@@ -74,7 +74,7 @@ class IngestResult:
 class SearchSettings:
     """Search tuning: hybrid fusion, candidates per vector, timeout in seconds."""
 
-    fusion: FusionConfig = field(default_factory=FusionConfig)
+    fusion: FusionConfig = DEFAULT_FUSION
     prefetch_limit: int = 100
     timeout: float = 5.0
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lectern.contracts import HitExplanation, MetadataFilter, SearchMode
 from lectern_indexer.embedding import SparseVector
-from lectern_indexer.fusion import FusionConfig
+from lectern_indexer.fusion import DEFAULT_FUSION, FusionConfig
 
 CHUNK_ID_NAMESPACE = uuid.UUID("4219be33-a59b-5319-83a7-ff7365012be1")
 """Namespace of chunk point ids: ``uuid5(NAMESPACE_URL, "urn:lectern:chunk")``. Never change
@@ -115,7 +115,7 @@ class VectorQuery:
     limit: int
     filter: MetadataFilter | None = None
     prefetch_limit: int = 100
-    fusion: FusionConfig = field(default_factory=FusionConfig)
+    fusion: FusionConfig = DEFAULT_FUSION
 
 
 class VectorStore(Protocol):
