@@ -48,8 +48,8 @@ format: install  ## Apply ruff's formatting and fixes
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
-eval: install  ## Retrieval quality on BEIR SciFact: nDCG@10 and recall@100, dense/sparse/hybrid
-	$(RUN) python bench/eval_scifact.py
+eval: install  ## Retrieval quality on SciFact and E-manual: dense/sparse/hybrid, fusion comparison
+	$(RUN) python bench/eval_retrieval.py
 
 bench: install  ## Benchmarks (RPC throughput, session-logger throughput); prints figures
 	$(RUN) python bench/rpc_throughput.py

@@ -24,6 +24,10 @@ SCHEMA_VERSION = 1
 
 DocumentFormat = Literal["markdown", "html", "text"]
 SearchMode = Literal["hybrid", "dense", "sparse"]
+FusionMethod = Literal["rrf", "weighted_rrf", "dbsf", "convex"]
+"""How a hybrid search fuses its dense and sparse candidate lists (see the indexer's
+``fusion`` module): reciprocal rank, weighted reciprocal rank, distribution-based score
+fusion, or a convex combination of min-max normalised scores."""
 MetadataValue = str | int | float | bool | list[str]
 DOCUMENT_ID_PATTERN = r"^[A-Za-z0-9._:@+-]+(?:/[A-Za-z0-9._:@+-]+)*$"
 """Document ids: ``/``-separated segments, none empty (no leading, trailing or double ``/``)."""
@@ -280,10 +284,31 @@ class SearchRequest(Message):
     top_k: int = Field(default=5, ge=1, le=50)
     mode: SearchMode = "hybrid"
     filter: MetadataFilter | None = None
+    fusion: FusionMethod | None = None
+    """Hybrid fusion for this request; ``None``: the indexer's configured default."""
+    explain: bool = False
+    """Attach a :class:`HitExplanation` to every hit."""
+
+
+class HitExplanation(BaseModel):
+    """Why a hit ranked where it did: its place in each candidate list and the fusion.
+
+    Ranks are 1-based positions in the dense / sparse candidate lists, ``None`` when the
+    chunk was not among that list's candidates (or the mode did not run that list).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    dense_score: float | None = None
+    dense_rank: int | None = None
+    sparse_score: float | None = None
+    sparse_rank: int | None = None
+    fused_score: float
+    fusion: str
 
 
 class SearchHit(BaseModel):
-    """One retrieved chunk. ``score`` is the store's score (cosine, BM25 or RRF)."""
+    """One retrieved chunk. ``score`` is the store's score (cosine, BM25 or fused)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -297,6 +322,7 @@ class SearchHit(BaseModel):
     chunk_index: int = 0
     version: str = ""
     metadata: dict[str, Any] = Field(default_factory=dict)
+    explain: HitExplanation | None = None
 
 
 class SearchResponse(BaseModel):

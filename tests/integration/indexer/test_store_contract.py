@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from qdrant_client import AsyncQdrantClient
 
-from lectern.contracts import MetadataFilter
+from lectern.contracts import FusionMethod, MetadataFilter
 from lectern_indexer.embedding import DENSE_DIMENSIONS, SparseVector
+from lectern_indexer.fusion import FusionConfig
 from lectern_indexer.stores.base import (
     ChunkPoint,
     VectorQuery,
@@ -161,12 +162,39 @@ async def test_sparse_applies_idf(store: VectorStore):
 
 
 async def test_hybrid_fuses_both_rankings(store: VectorStore):
-    hits = await store.search(query("hybrid", dense=axis((1, 1.0)), terms={2: 1.0}, rrf_k=60))
+    rrf = FusionConfig("rrf", rrf_k=60)
+    hits = await store.search(query("hybrid", dense=axis((1, 1.0)), terms={2: 1.0}, fusion=rrf))
     ranked = [h.payload["document_id"] for h in hits]
     # beta is 2nd by dense and 1st by sparse; gamma 1st by dense only.
     assert set(ranked[:2]) == {"beta", "gamma"}
     assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
     assert hits[0].score < 1.0  # an RRF score, not a cosine
+
+
+@pytest.mark.parametrize("method", ["rrf", "weighted_rrf", "dbsf", "convex"])
+async def test_hybrid_explains_every_hit(store: VectorStore, method: FusionMethod):
+    fusion = FusionConfig(method)
+    hits = await store.search(query("hybrid", dense=axis((1, 1.0)), terms={2: 1.0}, fusion=fusion))
+    explained = {h.payload["document_id"]: h.explain for h in hits}
+    beta = explained["beta"]
+    assert beta is not None
+    assert (beta.dense_rank, beta.sparse_rank, beta.fusion) == (2, 1, method)
+    assert beta.dense_score == pytest.approx(0.6, abs=1e-5)
+    assert beta.sparse_score is not None
+    assert beta.sparse_score > 0
+    assert beta.fused_score == next(h.score for h in hits if h.payload["document_id"] == "beta")
+    gamma = explained["gamma"]
+    assert gamma is not None
+    assert (gamma.dense_rank, gamma.sparse_rank, gamma.sparse_score) == (1, None, None)
+
+
+@pytest.mark.parametrize("mode", ["dense", "sparse"])
+async def test_tied_scores_rank_by_point_id(store: VectorStore, mode: str):
+    # Every document holds term 1 once and has the same cosine to dimension 5: all tie.
+    hits = await store.search(query(mode, dense=axis((5, 1.0)), terms={1: 1.0}))
+    assert len({round(h.score, 6) for h in hits}) == 1
+    assert [h.id for h in hits] == sorted(h.id for h in hits)
+    assert all(h.explain is not None and h.explain.fusion == mode for h in hits)
 
 
 @pytest.mark.parametrize(

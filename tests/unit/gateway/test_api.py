@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from lectern.contracts import (
     DocumentAccepted,
     Event,
+    HitExplanation,
     IngestDocument,
     Message,
     PingResponse,
@@ -196,6 +197,21 @@ def test_search_answers_hits_and_records_the_search(
     assert event.correlation_id == body["request_id"]
 
 
+def test_fusion_and_explain_pass_through_to_the_indexer(
+    client: TestClient[Any], backends: FakeBackends
+):
+    why = HitExplanation(dense_score=0.5, dense_rank=1, fused_score=0.5, fusion="dbsf")
+    backends.reply = SearchResponse(hits=[_hit().model_copy(update={"explain": why})], latency_ms=1)
+    body = {"query": "reset the remote", "fusion": "dbsf", "explain": True}
+    response = client.post("/v1/search", json=body)
+    assert response.status_code == 200
+    request = backends.requests[0]
+    assert isinstance(request, SearchRequest)
+    assert (request.fusion, request.explain) == ("dbsf", True)
+    explain = response.json()["hits"][0]["explain"]
+    assert (explain["dense_rank"], explain["sparse_rank"], explain["fusion"]) == (1, None, "dbsf")
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -203,6 +219,8 @@ def test_search_answers_hits_and_records_the_search(
         {"query": "x", "top_k": 0},
         {"query": "x", "top_k": 51},
         {"query": "x", "mode": "magic"},
+        {"query": "x", "fusion": "magic"},
+        {"query": "x", "explain": "sometimes"},
         {"query": "x" * 5000},
         {"top_k": 3},
     ],

@@ -11,6 +11,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 from lectern.contracts import (
     DocumentFormat,
     DocumentId,
+    FusionMethod,
     MetadataFilter,
     MetadataValue,
     SearchHit,
@@ -130,6 +131,10 @@ class SearchBody(BaseModel):
     mode: SearchMode = "hybrid"
     filter: SearchFilter | None = None
     session_id: str | None = Field(default=None, max_length=128)
+    fusion: FusionMethod | None = None
+    """Hybrid fusion for this search; ``None``: the indexer's default."""
+    explain: bool = False
+    """Report each hit's dense and sparse score and rank and its fused score."""
 
 
 class SearchResultBody(BaseModel):

@@ -34,6 +34,8 @@ async def search(backends: Backends, body: SearchBody, request_id: str) -> Searc
         top_k=body.top_k,
         mode=body.mode,
         filter=body.filter,
+        fusion=body.fusion,
+        explain=body.explain,
     )
     response = await backends.call(
         "indexer", request, SearchResponse, timeout=backends.settings.search_timeout_s

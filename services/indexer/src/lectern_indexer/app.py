@@ -95,7 +95,7 @@ class IndexerRuntime:
             Chunker(counter, settings.chunk_max_tokens),
             max_document_bytes=settings.max_document_bytes,
             search=SearchSettings(
-                rrf_k=settings.rrf_k,
+                fusion=settings.fusion_config,
                 prefetch_limit=settings.prefetch_limit,
                 timeout=settings.search_timeout,
             ),

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lectern import failpoints
 from lectern.contracts import (
     DeleteDocument,
+    FusionMethod,
     IngestDocument,
     MetadataFilter,
     PingResponse,
@@ -34,6 +35,7 @@ from lectern.logging import get_logger
 from lectern_indexer.chunking import Chunk, Chunker
 from lectern_indexer.embedding import Embedder
 from lectern_indexer.errors import InvalidDocumentError, InvalidRequestError, StoreUnavailableError
+from lectern_indexer.fusion import DEFAULT_FUSION, FusionConfig
 from lectern_indexer.locks import KeyedLock
 from lectern_indexer.parsing import parse_document
 from lectern_indexer.parsing.front_matter import document_metadata
@@ -95,9 +97,9 @@ class DeleteResult:
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """Search tuning: RRF ``k``, candidates per vector, timeout in seconds."""
+    """Search tuning: hybrid fusion, candidates per vector, timeout in seconds."""
 
-    rrf_k: int = 60
+    fusion: FusionConfig = DEFAULT_FUSION
     prefetch_limit: int = 100
     timeout: float = 5.0
 
@@ -200,8 +202,15 @@ class IndexerService:
             StoreUnavailableError: the store failed or exceeded the search timeout.
         """
         started = time.perf_counter()
-        points = await self.retrieve(request.query, request.mode, request.top_k, request.filter)
+        points = await self.retrieve(
+            request.query, request.mode, request.top_k, request.filter, fusion=request.fusion
+        )
         hits = [search_hit(p.id, p.score, p.payload) for p in points]
+        if request.explain:
+            hits = [
+                hit.model_copy(update={"explain": p.explain})
+                for hit, p in zip(hits, points, strict=True)
+            ]
         return SearchResponse(hits=hits, latency_ms=_ms_since(started))
 
     async def retrieve(
@@ -210,11 +219,15 @@ class IndexerService:
         mode: SearchMode,
         limit: int,
         conditions: MetadataFilter | None = None,
+        *,
+        fusion: FusionMethod | None = None,
     ) -> list[ScoredPoint]:
         """Embed ``query`` and return the ``limit`` best chunks (no upper bound on limit).
 
         A query with no BM25 term (only stop words) runs dense-only in hybrid mode and
-        returns nothing in sparse mode.
+        returns nothing in sparse mode. ``fusion`` overrides the configured hybrid fusion
+        method (its ``k`` and weights stay the configured ones). Chunks come by
+        descending score, ties by point id, each with its explanation.
 
         Raises:
             InvalidRequestError: a metadata filter key is not a plain identifier.
@@ -226,6 +239,9 @@ class IndexerService:
                     f"metadata filter key {key!r} is not [A-Za-z0-9_-]{{1,64}}"
                 )
         settings = self.search_settings
+        fusion_config = settings.fusion
+        if fusion is not None:
+            fusion_config = replace(fusion_config, method=fusion)
         try:
             async with asyncio.timeout(settings.timeout):
                 embedding = await self.embedder.embed_query(query)
@@ -241,7 +257,7 @@ class IndexerService:
                         limit=limit,
                         filter=conditions,
                         prefetch_limit=max(settings.prefetch_limit, limit),
-                        rrf_k=settings.rrf_k,
+                        fusion=fusion_config,
                     )
                 )
         except TimeoutError as exc:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AnyHttpUrl, Field, field_validator
+from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
+from lectern.contracts import FusionMethod
 from lectern.settings import BaseServiceSettings
+from lectern_indexer.fusion import DEFAULT_FUSION, FusionConfig
 
 
 class IndexerSettings(BaseServiceSettings):
@@ -37,7 +39,12 @@ class IndexerSettings(BaseServiceSettings):
         rpc_prefetch: RPC requests held at once by this process (``RPC_PREFETCH``).
         chunk_max_tokens: word-piece budget per chunk including ``[CLS]``/``[SEP]``; 256
             is all-MiniLM-L6-v2's ``max_seq_length``.
+        fusion: default hybrid fusion (``FUSION``): ``rrf``, ``weighted_rrf``, ``dbsf``
+            or ``convex`` (see :mod:`lectern_indexer.fusion`); a request may pick another.
         rrf_k: the ``k`` of reciprocal-rank fusion (Cormack et al., SIGIR 2009, use 60).
+        fusion_dense_weight: weight of the dense list in ``weighted_rrf``, ``dbsf`` and
+            ``convex`` (``FUSION_DENSE_WEIGHT``).
+        fusion_sparse_weight: weight of the sparse list (``FUSION_SPARSE_WEIGHT``).
         prefetch_limit: candidates fetched from each of dense and sparse before fusion.
         store_timeout: seconds a single vector-store call may take before it counts as
             a transient failure (``STORE_TIMEOUT``).
@@ -60,7 +67,10 @@ class IndexerSettings(BaseServiceSettings):
     search_timeout: float = Field(default=5.0, gt=0, le=120)
     rpc_prefetch: int = Field(default=32, ge=1, le=1000)
     chunk_max_tokens: int = Field(default=256, ge=32, le=256)
-    rrf_k: int = Field(default=60, ge=1, le=1000)
+    fusion: FusionMethod = DEFAULT_FUSION.method
+    rrf_k: int = Field(default=DEFAULT_FUSION.rrf_k, ge=1, le=1000)
+    fusion_dense_weight: float = Field(default=DEFAULT_FUSION.dense_weight, ge=0, le=100)
+    fusion_sparse_weight: float = Field(default=DEFAULT_FUSION.sparse_weight, ge=0, le=100)
     prefetch_limit: int = Field(default=100, ge=1, le=1000)
     store_timeout: float = Field(default=30.0, gt=0, le=600)
     handling_record_dir: Path | None = None
@@ -71,6 +81,22 @@ class IndexerSettings(BaseServiceSettings):
         if value is not None and not value.is_dir():
             raise ValueError(f"model folder {value} does not exist")
         return value
+
+    @model_validator(mode="after")
+    def _some_fusion_weight(self) -> IndexerSettings:
+        if self.fusion_dense_weight + self.fusion_sparse_weight <= 0:
+            raise ValueError("FUSION_DENSE_WEIGHT + FUSION_SPARSE_WEIGHT must be above 0")
+        return self
+
+    @property
+    def fusion_config(self) -> FusionConfig:
+        """The configured default fusion."""
+        return FusionConfig(
+            method=self.fusion,
+            rrf_k=self.rrf_k,
+            dense_weight=self.fusion_dense_weight,
+            sparse_weight=self.fusion_sparse_weight,
+        )
 
     @property
     def store_kind(self) -> str:

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from lectern.contracts import MetadataFilter, SearchMode
+from lectern.contracts import HitExplanation, MetadataFilter, SearchMode
 from lectern_indexer.embedding import SparseVector
+from lectern_indexer.fusion import DEFAULT_FUSION, FusionConfig
 
 CHUNK_ID_NAMESPACE = uuid.UUID("4219be33-a59b-5319-83a7-ff7365012be1")
 """Namespace of chunk point ids: ``uuid5(NAMESPACE_URL, "urn:lectern:chunk")``. Never change
@@ -101,11 +102,12 @@ class StoredPoint:
 
 @dataclass(frozen=True)
 class ScoredPoint:
-    """A search result: id, the store's score (cosine, BM25 or RRF) and payload."""
+    """A search result: id, score (cosine, BM25 or fused), payload, and why it ranked."""
 
     id: str
     score: float
     payload: dict[str, Any]
+    explain: HitExplanation | None = None
 
 
 @dataclass(frozen=True)
@@ -113,13 +115,13 @@ class VectorQuery:
     """A search to run.
 
     Attributes:
-        mode: ``dense``, ``sparse`` or ``hybrid`` (both, fused by reciprocal rank).
+        mode: ``dense``, ``sparse`` or ``hybrid`` (both lists, fused by ``fusion``).
         dense: query vector (needed for ``dense`` and ``hybrid``).
         sparse: query terms (needed for ``sparse`` and ``hybrid``).
         limit: results to return.
         filter: conditions every result meets.
         prefetch_limit: candidates per vector before fusion (``hybrid`` only).
-        rrf_k: the RRF constant ``k`` (Cormack, Clarke, Buettcher, SIGIR 2009).
+        fusion: how ``hybrid`` fuses the two lists (:mod:`lectern_indexer.fusion`).
     """
 
     mode: SearchMode
@@ -128,7 +130,7 @@ class VectorQuery:
     limit: int
     filter: MetadataFilter | None = None
     prefetch_limit: int = 100
-    rrf_k: int = 60
+    fusion: FusionConfig = DEFAULT_FUSION
 
 
 class VectorStore(Protocol):
@@ -174,7 +176,11 @@ class VectorStore(Protocol):
         ...
 
     async def search(self, query: VectorQuery) -> list[ScoredPoint]:
-        """Run a dense, sparse or hybrid search."""
+        """Run a dense, sparse or hybrid search (:func:`~lectern_indexer.fusion.fused_search`).
+
+        Results are ordered by descending score, ties by point id, each with its
+        :class:`HitExplanation`.
+        """
         ...
 
     async def indexed_fields(self) -> set[str]:

@@ -16,7 +16,9 @@ from typing import Any, TypeVar
 
 import qdrant_edge as qe
 
+from lectern.contracts import SearchMode
 from lectern_indexer.errors import StoreUnavailableError
+from lectern_indexer.fusion import fused_search
 from lectern_indexer.stores.base import (
     DENSE_VECTOR,
     INTEGER_FIELDS,
@@ -34,7 +36,7 @@ from lectern_indexer.stores.base import (
 from lectern_indexer.stores.edge_mapping import (
     BOOL_SHADOW,
     edge_config,
-    query_request,
+    nearest_request,
     with_bool_shadow,
 )
 
@@ -200,8 +202,11 @@ class QdrantEdgeStore:
         await self._write(write)
 
     async def search(self, query: VectorQuery) -> list[ScoredPoint]:
-        """Run the query; hybrid prefetches both vectors and fuses them with RRF."""
-        request = query_request(query)
+        """Run the query; hybrid fetches both candidate lists and fuses them in our code."""
+        return await fused_search(self._nearest, query)
+
+    async def _nearest(self, query: VectorQuery, mode: SearchMode, limit: int) -> list[ScoredPoint]:
+        request = nearest_request(query, mode, limit)
         points = await self._read(lambda: self._require().query(request))
         return [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
 

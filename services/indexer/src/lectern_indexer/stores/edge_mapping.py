@@ -6,7 +6,7 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from lectern.contracts import MetadataFilter
+from lectern.contracts import MetadataFilter, SearchMode
 from lectern_indexer.embedding import DENSE_DIMENSIONS
 from lectern_indexer.stores.base import DENSE_VECTOR, SPARSE_VECTOR, VectorQuery
 
@@ -56,30 +56,18 @@ def edge_filter(conditions: MetadataFilter | None) -> qe.Filter | None:
     return qe.Filter(must=must) if must else None
 
 
-def query_request(query: VectorQuery) -> qe.QueryRequest:
-    """Build the Edge query: one nearest-neighbour search, or RRF over two prefetches."""
+def nearest_request(query: VectorQuery, mode: SearchMode, limit: int) -> qe.QueryRequest:
+    """Build the Edge query for one candidate list: nearest by ``mode``'s vector.
+
+    Raises:
+        ValueError: ``query`` lacks that vector.
+    """
     condition = edge_filter(query.filter)
-    dense = qe.Query.Nearest(query.dense, using=DENSE_VECTOR) if query.dense is not None else None
-    sparse = (
-        qe.Query.Nearest(
-            qe.SparseVector(query.sparse.indices, query.sparse.values), using=SPARSE_VECTOR
-        )
-        if query.sparse is not None
-        else None
-    )
-    if query.mode == "hybrid" and dense is not None and sparse is not None:
-        return qe.QueryRequest(
-            limit=query.limit,
-            prefetches=[
-                qe.Prefetch(limit=query.prefetch_limit, query=dense, filter=condition),
-                qe.Prefetch(limit=query.prefetch_limit, query=sparse, filter=condition),
-            ],
-            # The stub types Fusion.Rrf as a nested class, not a Fusion: it is accepted.
-            query=qe.Fusion.Rrf(k=query.rrf_k),  # type: ignore[arg-type]
-            filter=condition,
-            with_payload=True,
-        )
-    single = dense if query.mode == "dense" else sparse
-    if single is None:
-        raise ValueError(f"a {query.mode} search needs its query vector")
-    return qe.QueryRequest(limit=query.limit, query=single, filter=condition, with_payload=True)
+    if mode == "dense" and query.dense is not None:
+        nearest = qe.Query.Nearest(query.dense, using=DENSE_VECTOR)
+    elif mode == "sparse" and query.sparse is not None:
+        vector = qe.SparseVector(query.sparse.indices, query.sparse.values)
+        nearest = qe.Query.Nearest(vector, using=SPARSE_VECTOR)
+    else:
+        raise ValueError(f"a {mode} search needs its query vector")
+    return qe.QueryRequest(limit=limit, query=nearest, filter=condition, with_payload=True)

@@ -14,9 +14,10 @@ from typing import Any, TypeVar
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from lectern.contracts import MetadataFilter
+from lectern.contracts import MetadataFilter, SearchMode
 from lectern_indexer.embedding import DENSE_DIMENSIONS
 from lectern_indexer.errors import StoreUnavailableError
+from lectern_indexer.fusion import fused_search
 from lectern_indexer.stores.base import (
     DENSE_VECTOR,
     INTEGER_FIELDS,
@@ -208,48 +209,27 @@ class QdrantServerStore:
             )
 
     async def search(self, query: VectorQuery) -> list[ScoredPoint]:
-        """Run the query; hybrid prefetches both vectors and fuses them with RRF."""
-        condition = server_filter(query.filter)
-        sparse = (
-            models.SparseVector(indices=query.sparse.indices, values=query.sparse.values)
-            if query.sparse is not None
-            else None
-        )
-        if query.mode == "hybrid" and query.dense is not None and sparse is not None:
-            call = self.client.query_points(
-                self.collection,
-                prefetch=[
-                    models.Prefetch(
-                        query=query.dense,
-                        using=DENSE_VECTOR,
-                        limit=query.prefetch_limit,
-                        filter=condition,
-                    ),
-                    models.Prefetch(
-                        query=sparse,
-                        using=SPARSE_VECTOR,
-                        limit=query.prefetch_limit,
-                        filter=condition,
-                    ),
-                ],
-                query=models.RrfQuery(rrf=models.Rrf(k=query.rrf_k)),
-                query_filter=condition,
-                limit=query.limit,
-                with_payload=True,
-            )
+        """Run the query; hybrid fetches both candidate lists and fuses them in our code."""
+        return await fused_search(self._nearest, query)
+
+    async def _nearest(self, query: VectorQuery, mode: SearchMode, limit: int) -> list[ScoredPoint]:
+        vector: Any
+        if mode == "dense" and query.dense is not None:
+            vector = query.dense
+        elif mode == "sparse" and query.sparse is not None:
+            vector = models.SparseVector(indices=query.sparse.indices, values=query.sparse.values)
         else:
-            vector: Any = query.dense if query.mode == "dense" else sparse
-            if vector is None:
-                raise ValueError(f"a {query.mode} search needs its query vector")
-            call = self.client.query_points(
+            raise ValueError(f"a {mode} search needs its query vector")
+        response = await self._call(
+            self.client.query_points(
                 self.collection,
                 query=vector,
-                using=DENSE_VECTOR if query.mode == "dense" else SPARSE_VECTOR,
-                query_filter=condition,
-                limit=query.limit,
+                using=DENSE_VECTOR if mode == "dense" else SPARSE_VECTOR,
+                query_filter=server_filter(query.filter),
+                limit=limit,
                 with_payload=True,
             )
-        response = await self._call(call)
+        )
         return [
             ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points
         ]

@@ -1,0 +1,93 @@
+"""Client-side fusion: formulas, explanations and a total order on ties (no I/O)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lectern.contracts import FusionMethod
+from lectern_indexer.fusion import FusionConfig, fuse, single
+from lectern_indexer.stores.base import ScoredPoint
+
+METHODS: list[FusionMethod] = ["rrf", "weighted_rrf", "dbsf", "convex"]
+
+
+def points(*scored: tuple[str, float]) -> list[ScoredPoint]:
+    return [ScoredPoint(i, s, {"document_id": i}) for i, s in scored]
+
+
+def test_rrf_sums_reciprocal_ranks():
+    dense = points(("a", 0.9), ("b", 0.8))
+    sparse = points(("b", 12.0), ("c", 3.0))
+    fused = fuse(dense, sparse, FusionConfig("rrf", rrf_k=60), 10)
+    assert [p.id for p in fused] == ["b", "a", "c"]
+    assert fused[0].score == pytest.approx(1 / 62 + 1 / 61)
+    assert fused[1].score == pytest.approx(1 / 61)
+
+
+def test_weighted_rrf_favours_the_heavier_list():
+    dense = points(("a", 0.9), ("b", 0.8))
+    sparse = points(("b", 12.0), ("a", 3.0))
+    config = FusionConfig("weighted_rrf", rrf_k=60, dense_weight=0.3, sparse_weight=0.7)
+    assert [p.id for p in fuse(dense, sparse, config, 10)] == ["b", "a"]
+
+
+def test_dbsf_maps_mean_plus_minus_three_deviations():
+    dense = points(("a", 3.0), ("b", 1.0))  # mean 2, population std 1: range -1..5
+    fused = fuse(dense, [], FusionConfig("dbsf", dense_weight=1.0, sparse_weight=1.0), 10)
+    assert [p.score for p in fused] == pytest.approx([4 / 6, 2 / 6])
+    constant = fuse(points(("a", 2.0), ("b", 2.0)), [], FusionConfig("dbsf"), 10)
+    assert [p.score for p in constant] == [0.25, 0.25]  # 0.5 times weight 0.5
+
+
+def test_convex_weights_min_max_normalised_scores():
+    dense = points(("a", 0.9), ("b", 0.5))
+    sparse = points(("b", 20.0), ("c", 10.0))
+    config = FusionConfig("convex", dense_weight=0.4, sparse_weight=0.6)
+    fused = {p.id: p.score for p in fuse(dense, sparse, config, 10)}
+    assert fused == pytest.approx({"a": 0.4, "b": 0.6, "c": 0.0})
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_explanation_reports_both_lists(method: FusionMethod):
+    dense = points(("a", 0.9), ("b", 0.8))
+    sparse = points(("b", 12.0), ("c", 3.0))
+    fused = {p.id: p for p in fuse(dense, sparse, FusionConfig(method), 10)}
+    b = fused["b"].explain
+    assert b is not None
+    assert (b.dense_score, b.dense_rank, b.sparse_score, b.sparse_rank) == (0.8, 2, 12.0, 1)
+    assert (b.fused_score, b.fusion) == (fused["b"].score, method)
+    a = fused["a"].explain
+    assert a is not None
+    assert (a.sparse_score, a.sparse_rank) == (None, None)
+
+
+def test_single_list_ties_rank_by_point_id_and_are_explained():
+    hits = single(points(("z", 1.0), ("m", 2.0), ("a", 1.0), ("k", 1.0)), "sparse", 3)
+    assert [h.id for h in hits] == ["m", "a", "k"]
+    assert [h.explain.sparse_rank for h in hits if h.explain] == [1, 2, 3]
+
+
+scores = st.sampled_from([0.0, 0.25, 0.5, 1.0])  # few values: many ties
+lists = st.lists(st.tuples(st.sampled_from("abcdefgh"), scores), unique_by=lambda t: t[0])
+
+
+@given(dense=lists, sparse=lists, method=st.sampled_from(METHODS), seed=st.integers(0, 99))
+def test_fusion_is_a_total_order_independent_of_input_order(
+    dense: list[tuple[str, float]],
+    sparse: list[tuple[str, float]],
+    method: FusionMethod,
+    seed: int,
+):
+    config = FusionConfig(method)
+    expected = fuse(points(*dense), points(*sparse), config, 5)
+    shuffled_dense, shuffled_sparse = points(*dense), points(*sparse)
+    random.Random(seed).shuffle(shuffled_dense)
+    random.Random(seed + 1).shuffle(shuffled_sparse)
+    again = fuse(shuffled_dense, shuffled_sparse, config, 5)
+    assert [(p.id, p.score) for p in again] == [(p.id, p.score) for p in expected]
+    keys = [(-p.score, p.id) for p in expected]
+    assert keys == sorted(keys)
