@@ -15,7 +15,7 @@ export QDRANT_PATH ?= $(CURDIR)/data/qdrant
 UV ?= uv
 RUN := $(UV) run --frozen
 
-.PHONY: help install up demo test test-unit lint format eval bench retention asyncapi
+.PHONY: help install up demo test test-unit lint format eval eval-answers bench retention asyncapi
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ format: install  ## Apply ruff's formatting and fixes
 
 eval: install  ## Retrieval quality on BEIR SciFact: nDCG@10 and recall@100, dense/sparse/hybrid
 	$(RUN) python bench/eval_scifact.py
+
+eval-answers: install  ## Extractive answers on SQuAD: top sentence / whole answer contain gold, hit@5, vs a baseline
+	$(RUN) python -m bench.eval_answers
 
 bench: install  ## Benchmarks (RPC throughput, session-logger throughput); prints figures
 	$(RUN) python bench/rpc_throughput.py

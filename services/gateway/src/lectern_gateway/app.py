@@ -19,9 +19,10 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from lectern.broker import create_broker, declare_topology
 from lectern.logging import configure_logging, get_logger
 from lectern.rpc import RpcClient
+from lectern_gateway.answers.controllers import AnswerController
+from lectern_gateway.answers.llm import llm_lifespan
 from lectern_gateway.auth import rate_limit_identifier
 from lectern_gateway.backends import Backends
-from lectern_gateway.controllers.answers import AnswerController
 from lectern_gateway.controllers.documents import DocumentController
 from lectern_gateway.controllers.health import HealthController, asyncapi_document
 from lectern_gateway.controllers.reads import (
@@ -93,7 +94,7 @@ def create_app(
             asyncapi_document,
             PrometheusController,
         ],
-        lifespan=[lifespan],
+        lifespan=[lifespan, llm_lifespan(settings)],
         dependencies={"backends": Provide(provide_backends, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 
 from lectern.settings import BaseServiceSettings
 
@@ -25,6 +25,14 @@ class GatewaySettings(BaseServiceSettings):
         publish_timeout_s: seconds to wait for a broker publisher confirm.
         rate_limit_per_minute: requests per minute per API key (or client address) and
             gateway process (``RATE_LIMIT_PER_MINUTE``); over it answers ``429``.
+        answer_score_timeout_s: seconds the indexer has to score an answer's sentences
+            by meaning (``ANSWER_SCORE_TIMEOUT_S``); past it they are ranked lexically.
+        llm_base_url: an OpenAI-compatible chat API (``LLM_BASE_URL``, e.g.
+            ``http://127.0.0.1:11434/v1`` for Ollama); unset: extractive answers only.
+        llm_model: the model name sent to it (``LLM_MODEL``).
+        llm_api_key: its API key (``LLM_API_KEY``); local servers need none.
+        llm_timeout_s: seconds an LLM answer may take (``LLM_TIMEOUT_S``); past it the
+            extractive answer is returned instead.
     """
 
     gateway_host: str = "127.0.0.1"
@@ -37,6 +45,11 @@ class GatewaySettings(BaseServiceSettings):
     max_document_bytes: int = Field(default=5 * 1024 * 1024, ge=1)
     publish_timeout_s: float = Field(default=10.0, gt=0, le=120)
     rate_limit_per_minute: int = Field(default=1200, ge=1)
+    answer_score_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    llm_base_url: AnyHttpUrl | None = None
+    llm_model: str = Field(default="gpt-4o-mini", min_length=1, max_length=256)
+    llm_api_key: SecretStr = SecretStr("")
+    llm_timeout_s: float = Field(default=30.0, gt=0, le=600)
 
     @field_validator("api_keys")
     @classmethod
