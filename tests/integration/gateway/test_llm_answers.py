@@ -10,11 +10,17 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import openai
 import pytest
 from litestar.testing import AsyncTestClient
+from pydantic import BaseModel
 from tests.integration.gateway.llm_server import Script, ServerState, running_llm_server
+from tests.unit.gateway.test_api import FakeBackends
 
+from lectern.contracts import Message, SearchRequest, SearchResponse
+from lectern_gateway.answers.service import context_hits
 from lectern_gateway.app import create_app
+from lectern_gateway.errors import ServiceUnavailableError
 from lectern_gateway.settings import GatewaySettings
 
 pytestmark = pytest.mark.integration
@@ -186,3 +192,45 @@ async def test_streamed_answer_falls_back_to_extractive_tokens(
     assert done["generator"] == "extractive"
     assert done["fallback_reason"] == "llm_status_500"
     assert done["scorer"] == "lexical"
+
+
+def _search_only(service: str, request: Message) -> BaseModel:
+    if isinstance(request, SearchRequest):
+        return SearchResponse(hits=context_hits(CONTEXT), latency_ms=1.0)
+    raise ServiceUnavailableError("the indexer cannot score")
+
+
+async def test_openai_sdk_talks_to_chat_completions(llm: tuple[str, ServerState]):
+    base_url, state = llm
+    backends = FakeBackends(_settings("amqp://unused", base_url, 60.0))
+    backends.reply = _search_only
+    app = create_app(backends.settings, backends=backends)
+    state.scripts = [Script(chunks=["Run brew install gz-jetty ", "[1]."])]
+    question = "How do I install Gazebo on macOS?"
+    async with AsyncTestClient(app) as client:
+        sdk = openai.AsyncOpenAI(
+            base_url="http://testserver.local/v1", api_key="unused", http_client=client
+        )
+        models = await sdk.models.list()
+        completion = await sdk.chat.completions.create(
+            model="lectern", messages=[{"role": "user", "content": question}]
+        )
+        state.scripts = [Script(chunks=["Partial ", "answer [2]."])]
+        stream = await sdk.chat.completions.create(
+            model="lectern", messages=[{"role": "user", "content": question}], stream=True
+        )
+        deltas = [chunk async for chunk in stream]
+    assert [m.id for m in models.data] == ["lectern"]
+    message = completion.choices[0].message
+    assert completion.object == "chat.completion"
+    assert message.content == "Run brew install gz-jetty [1]."
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens == 7
+    assert message.model_extra is not None
+    assert [s["hit"]["text"] for s in message.model_extra["sources"]] == [CONTEXT[0]]
+    assert all(c.object == "chat.completion.chunk" for c in deltas)
+    assert "".join(c.choices[0].delta.content or "" for c in deltas) == "Partial answer [2]."
+    final = deltas[-1].choices[0]
+    assert final.finish_reason == "stop"
+    assert final.delta.model_extra is not None
+    assert [s["number"] for s in final.delta.model_extra["sources"]] == [2]

@@ -21,6 +21,7 @@ from lectern.logging import configure_logging, get_logger
 from lectern.rpc import RpcClient
 from lectern_gateway.answers.controllers import AnswerController
 from lectern_gateway.answers.llm import llm_lifespan
+from lectern_gateway.answers.openai_compat import ChatCompletionsController
 from lectern_gateway.auth import rate_limit_identifier
 from lectern_gateway.backends import Backends
 from lectern_gateway.controllers.documents import DocumentController
@@ -90,6 +91,7 @@ def create_app(
             AnalyticsController,
             SearchController,
             AnswerController,
+            ChatCompletionsController,
             HealthController,
             asyncapi_document,
             PrometheusController,

@@ -171,7 +171,7 @@ async def _llm_tokens(
     )
 
 
-async def _events(
+async def events_after_retrieval(
     backends: Backends,
     llm: LlmClient | None,
     body: AnswerBody,
@@ -179,6 +179,10 @@ async def _events(
     hits: list[SearchHit],
     started: float,
 ) -> AsyncIterator[ServerSentEventMessage]:
+    """The events of one answer whose ``hits`` are known, with heartbeats; see the module.
+
+    Cancelling the iteration (a client that went away) cancels the producer task.
+    """
     queue: asyncio.Queue[ServerSentEventMessage | None] = asyncio.Queue()
 
     async def run() -> None:
@@ -223,4 +227,4 @@ async def stream_answer(
     """
     started = time.perf_counter()
     hits = await retrieve(backends, body, request_id)
-    return ServerSentEvent(_events(backends, llm, body, request_id, hits, started))
+    return ServerSentEvent(events_after_retrieval(backends, llm, body, request_id, hits, started))
