@@ -16,7 +16,7 @@ export QDRANT_PATH ?= $(CURDIR)/data/qdrant
 UV ?= $(eval UV := $$(shell scripts/ensure-uv.sh))$(UV)
 RUN = $(UV) run --frozen
 
-.PHONY: help bootstrap install up demo test test-unit lint format eval bench retention asyncapi schemas
+.PHONY: help bootstrap install up demo test test-unit lint format eval eval-answers bench retention asyncapi schemas
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ format: install  ## Apply ruff's formatting and fixes
 
 eval: install  ## Retrieval quality on SciFact and E-manual: dense/sparse/hybrid, fusion comparison
 	$(RUN) python bench/eval_retrieval.py
+
+eval-answers: install  ## Extractive answers on SQuAD: top sentence / whole answer contain gold, hit@5, vs a baseline
+	$(RUN) python -m bench.eval_answers
 
 bench: install  ## Benchmarks (RPC throughput, session-logger throughput); prints figures
 	$(RUN) python bench/rpc_throughput.py

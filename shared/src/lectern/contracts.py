@@ -222,7 +222,12 @@ class SearchCompleted(Event):
 
 
 class AnswerCompleted(Event):
-    """An answer was produced for a question, with the chunks it cites."""
+    """An answer was produced for a question, with the chunks it cites.
+
+    ``answer_id`` is the id the client rates with ``FeedbackGiven``; ``generator`` is
+    ``extractive`` or ``llm``; ``scorer`` how extractive sentences were ranked
+    (``dense+lexical`` or ``lexical``); ``fallback_reason`` why an LLM answer fell back.
+    """
 
     event_type: Literal["answer.completed"] = "answer.completed"
     question: str
@@ -230,6 +235,10 @@ class AnswerCompleted(Event):
     latency_ms: float
     cited_chunk_ids: list[str] = Field(default_factory=list)
     principal: Principal = None
+    answer_id: str | None = None
+    generator: str = "extractive"
+    scorer: str | None = None
+    fallback_reason: str | None = None
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -330,6 +339,34 @@ class SearchResponse(BaseModel):
 
     kind: Literal["search"] = "search"
     hits: list[SearchHit]
+    latency_ms: float
+
+
+class SentenceScoreRequest(Message):
+    """RPC body on ``indexer.rpc``: how close in meaning is each sentence to ``question``.
+
+    The indexer owns the embedding model, so the gateway asks it to score the candidate
+    sentences of an extractive answer (at most 256, each at most 2,000 characters).
+    """
+
+    kind: Literal["score_sentences"] = "score_sentences"
+    question: str = Field(min_length=1, max_length=4096)
+    sentences: list[Annotated[str, StringConstraints(max_length=2000)]] = Field(
+        min_length=1, max_length=256
+    )
+
+
+class SentenceScoreResponse(BaseModel):
+    """RPC reply to :class:`SentenceScoreRequest`.
+
+    Attributes:
+        scores: cosine similarity in ``[-1, 1]`` of each sentence's dense embedding with
+            the question's (all-MiniLM-L6-v2), in the order of the request.
+        latency_ms: time spent in the indexer, in milliseconds.
+    """
+
+    kind: Literal["score_sentences"] = "score_sentences"
+    scores: list[float]
     latency_ms: float
 
 

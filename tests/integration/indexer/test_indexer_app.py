@@ -18,6 +18,8 @@ from lectern.contracts import (
     PingResponse,
     SearchRequest,
     SearchResponse,
+    SentenceScoreRequest,
+    SentenceScoreResponse,
     content_version,
 )
 from lectern.rpc import RpcClient
@@ -190,3 +192,24 @@ async def test_reingest_is_noop_and_delete_removes_chunks(bus: Bus, rpc: RpcClie
     assert deleted["deleted_points"] == again["chunk_count"]
     hits = (await _search(rpc, "brew install gz-jetty", top_k=5)).hits
     assert all(h.document_id != command.document_id for h in hits)
+
+
+async def test_rpc_scores_sentences_by_meaning(rpc: RpcClient):
+    request = SentenceScoreRequest(
+        question="How do I install Gazebo on macOS?",
+        sentences=[
+            "The weather in Lisbon is mild in winter.",
+            "On a Mac, Gazebo is set up with Homebrew: brew install gz-jetty.",
+        ],
+    )
+    raw = await rpc.call(topology.INDEXER_RPC_QUEUE, request.model_dump_json().encode(), timeout=30)
+    reply = SentenceScoreResponse.model_validate_json(raw)
+    assert len(reply.scores) == 2
+    assert all(-1.0 <= s <= 1.0 for s in reply.scores)
+    assert reply.scores[1] > reply.scores[0] + 0.2
+
+
+async def test_rpc_refuses_too_many_sentences(rpc: RpcClient):
+    body = {"kind": "score_sentences", "question": "q", "sentences": ["s"] * 257}
+    raw = await rpc.call(topology.INDEXER_RPC_QUEUE, json.dumps(body).encode(), timeout=5)
+    assert json.loads(raw)["status"] == 400

@@ -12,6 +12,7 @@ from litestar.testing import TestClient
 from pydantic import BaseModel
 
 from lectern.contracts import (
+    AnswerCompleted,
     DocumentAccepted,
     Event,
     HitExplanation,
@@ -22,6 +23,8 @@ from lectern.contracts import (
     SearchHit,
     SearchRequest,
     SearchResponse,
+    SentenceScoreRequest,
+    SentenceScoreResponse,
 )
 from lectern.rpc import RpcClient
 from lectern_gateway.app import create_app
@@ -348,6 +351,18 @@ def test_metrics_count_requests(client: TestClient[Any]):
     assert 'path="/v1/documents"' in text
 
 
+def _scores_by_word(word: str) -> Any:
+    """An indexer reply: searches answer ``hits``; sentence scores favour ``word``."""
+
+    def reply(service: str, request: Message) -> BaseModel:
+        assert isinstance(request, SentenceScoreRequest)
+        return SentenceScoreResponse(
+            scores=[0.9 if word in s else 0.0 for s in request.sentences], latency_ms=1.0
+        )
+
+    return reply
+
+
 def test_answer_cites_the_sentences_it_uses(client: TestClient[Any], backends: FakeBackends):
     osx = SearchHit(
         chunk_id="c-osx",
@@ -368,7 +383,14 @@ def test_answer_cites_the_sentences_it_uses(client: TestClient[Any], backends: F
         score=0.5,
         text="Use conda on Windows.",
     )
-    backends.reply = SearchResponse(hits=[osx, other], latency_ms=1.0)
+    scores = _scores_by_word("brew install")
+
+    def reply(service: str, request: Message) -> BaseModel:
+        if isinstance(request, SearchRequest):
+            return SearchResponse(hits=[osx, other], latency_ms=1.0)
+        return scores(service, request)
+
+    backends.reply = reply
     response = client.post("/v1/answers", json={"question": "How do I install Gazebo Jetty?"})
     assert response.status_code == 200
     body = response.json()
@@ -376,6 +398,28 @@ def test_answer_cites_the_sentences_it_uses(client: TestClient[Any], backends: F
     assert "[1]" in body["answer"]
     assert [c["number"] for c in body["citations"]] == [1]
     assert body["citations"][0]["hit"]["chunk_id"] == "c-osx"
+    assert body["scorer"] == "dense+lexical"
+    assert body["generator"] == "extractive"
+    (event,) = [e for e in backends.events if isinstance(e, AnswerCompleted)]
+    assert event.answer_id == body["answer_id"]
+    assert event.cited_chunk_ids == ["c-osx"]
+
+
+def test_answer_ranks_by_meaning_from_the_indexer(client: TestClient[Any], backends: FakeBackends):
+    backends.reply = _scores_by_word("rumble")
+    response = client.post(
+        "/v1/answers",
+        json={
+            "question": "Why do cats purr?",
+            "context": ["Cats sleep a lot. Cats are felines that rumble when content."],
+        },
+    )
+    body = response.json()
+    assert body["answer"] == "Cats are felines that rumble when content. [1]"
+    (request,) = backends.requests
+    assert isinstance(request, SentenceScoreRequest)
+    assert request.sentences == ["Cats sleep a lot.", "Cats are felines that rumble when content."]
+    assert body["scorer"] == "dense+lexical"
 
 
 def test_answer_from_context_needs_no_indexer(client: TestClient[Any], backends: FakeBackends):
@@ -389,7 +433,47 @@ def test_answer_from_context_needs_no_indexer(client: TestClient[Any], backends:
     )
     assert response.status_code == 200
     assert response.json()["answer"] == "The gateway listens on port 8000. [1]"
-    assert backends.requests == []
+    assert response.json()["scorer"] == "lexical"
+    assert all(isinstance(r, SentenceScoreRequest) for r in backends.requests)
+
+
+def test_answer_with_a_slow_indexer_falls_back_to_lexical(
+    client: TestClient[Any], backends: FakeBackends
+):
+    backends.reply = UpstreamTimeoutError("no reply within 3 s")
+    response = client.post(
+        "/v1/answers", json={"question": "What port?", "context": ["The port is 8000."]}
+    )
+    assert response.status_code == 200
+    assert response.json()["scorer"] == "lexical"
+
+
+def test_answer_says_not_in_the_documents(client: TestClient[Any], backends: FakeBackends):
+    backends.reply = _scores_by_word("nothing matches this")
+    response = client.post(
+        "/v1/answers",
+        json={"question": "Who won the 1998 World Cup?", "context": ["Bread needs flour."]},
+    )
+    assert response.json()["answer"] == "Not in the documents."
+    assert response.json()["citations"] == []
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        ["x"] * 21,
+        ["x" * 20_001],
+        ["x" * 20_000] * 6,
+        [""],
+    ],
+    ids=["too-many-passages", "passage-too-long", "too-many-characters", "empty-passage"],
+)
+def test_answer_context_is_bounded(context: list[str]):
+    backends = FakeBackends(GatewaySettings(max_body_bytes=1024 * 1024))
+    with TestClient(create_app(backends.settings, backends=backends)) as client:
+        response = client.post("/v1/answers", json={"question": "q", "context": context})
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith(PROBLEM)
 
 
 def test_answer_without_context_and_indexer_is_503(client: TestClient[Any], backends: FakeBackends):

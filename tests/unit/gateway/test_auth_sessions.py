@@ -9,10 +9,18 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
+from pydantic import BaseModel
 from tests.unit.gateway.auth_keys import headers, write_key_file
 from tests.unit.gateway.test_api import FakeBackends
 
-from lectern.contracts import AnswerCompleted, SearchCompleted, SearchResponse
+from lectern.contracts import (
+    AnswerCompleted,
+    Message,
+    SearchCompleted,
+    SearchResponse,
+    SentenceScoreRequest,
+    SentenceScoreResponse,
+)
 from lectern.reads import SessionHistoryRequest
 from lectern_gateway.app import create_app
 from lectern_gateway.errors import NotFoundError
@@ -23,8 +31,15 @@ from lectern_gateway.settings import GatewaySettings
 def backends(tmp_path: Path) -> FakeBackends:
     settings = GatewaySettings(api_keys_file=write_key_file(tmp_path / "keys.toml"))
     fake = FakeBackends(settings)
-    fake.reply = SearchResponse(hits=[], latency_ms=1.0)
+    fake.reply = indexer_reply
     return fake
+
+
+def indexer_reply(service: str, request: Message) -> BaseModel:
+    """Searches find nothing; sentence scores are all zero."""
+    if isinstance(request, SentenceScoreRequest):
+        return SentenceScoreResponse(scores=[0.0] * len(request.sentences), latency_ms=1.0)
+    return SearchResponse(hits=[], latency_ms=1.0)
 
 
 @pytest.fixture

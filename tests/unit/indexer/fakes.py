@@ -49,5 +49,8 @@ class FakeEmbedder:
     async def embed_query(self, text: str) -> Embedding:
         return embed(text)
 
+    async def embed_dense(self, texts: Sequence[str]) -> list[list[float]]:
+        return [embed(t).dense for t in texts]
+
     async def close(self) -> None:
         return None

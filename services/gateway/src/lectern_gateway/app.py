@@ -23,9 +23,11 @@ from litestar.plugins.pydantic import PydanticInitPlugin
 from lectern.broker import create_broker, declare_topology
 from lectern.logging import configure_logging, get_logger
 from lectern.rpc import RpcClient
+from lectern_gateway.answers.controllers import AnswerController
+from lectern_gateway.answers.llm import llm_lifespan
+from lectern_gateway.answers.openai_compat import ChatCompletionsController
 from lectern_gateway.auth import access_middleware, build_access, require_scope
 from lectern_gateway.backends import Backends
-from lectern_gateway.controllers.answers import AnswerController
 from lectern_gateway.controllers.batch import BatchController
 from lectern_gateway.controllers.documents import DocumentController
 from lectern_gateway.controllers.events import EventController, message_schema_document
@@ -124,6 +126,7 @@ def create_app(
             AnswerController,
             DeadLetterController,
             EventController,
+            ChatCompletionsController,
         ],
         guards=[require_scope],
         middleware=[access_middleware(access)],
@@ -137,7 +140,7 @@ def create_app(
             message_schema_document,
             PrometheusController,
         ],
-        lifespan=[close_redis, lifespan],
+        lifespan=[close_redis, lifespan, llm_lifespan(settings)],
         state=State({"access": access}),
         dependencies={"backends": Provide(provide_backends, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,

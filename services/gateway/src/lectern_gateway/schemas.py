@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from litestar.datastructures import UploadFile
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from lectern.contracts import (
     DocumentFormat,
@@ -189,20 +196,42 @@ class DependenciesBody(BaseModel):
     dependencies: dict[str, DependencyState]
 
 
+CONTEXT_MAX_PASSAGES = 20
+CONTEXT_MAX_CHARS = 20_000
+CONTEXT_MAX_TOTAL_CHARS = 100_000
+ContextPassage = Annotated[str, StringConstraints(min_length=1, max_length=CONTEXT_MAX_CHARS)]
+
+
 class AnswerBody(BaseModel):
-    """``POST /v1/answers``: answer ``question`` from retrieved chunks or from ``context``."""
+    """``POST /v1/answers``: answer ``question`` from retrieved chunks or from ``context``.
+
+    ``context`` holds at most 20 passages of at most 20,000 characters each and
+    100,000 characters in all; more is ``400``.
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
     question: str = Field(min_length=1, max_length=4096)
     top_k: JsonInt = Field(default=5, ge=1, le=20)
     filter: SearchFilter | None = None
-    context: list[str] | None = Field(
+    context: list[ContextPassage] | None = Field(
         default=None,
-        max_length=20,
-        description="Passages to answer from instead of searching (works without the indexer).",
+        max_length=CONTEXT_MAX_PASSAGES,
+        description="Passages to answer from instead of searching (works without the "
+        "indexer): at most 20, each at most 20,000 characters, 100,000 in all.",
     )
     session_id: str | None = Field(default=None, max_length=128)
+    stream: bool = Field(
+        default=False,
+        description="answer with server-sent events (also with Accept: text/event-stream)",
+    )
+
+    @field_validator("context")
+    @classmethod
+    def _bound_context(cls, value: list[str] | None) -> list[str] | None:
+        if value and sum(len(p) for p in value) > CONTEXT_MAX_TOTAL_CHARS:
+            raise ValueError(f"context holds over {CONTEXT_MAX_TOTAL_CHARS} characters in all")
+        return value
 
 
 class Citation(BaseModel):
@@ -212,12 +241,34 @@ class Citation(BaseModel):
     hit: SearchHit
 
 
-class AnswerResultBody(BaseModel):
-    """An extractive answer with numbered citations; empty when nothing matched."""
+class TokenUsage(BaseModel):
+    """Tokens the LLM reported for one answer."""
 
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class AnswerResultBody(BaseModel):
+    """An answer with numbered citations (``Not in the documents.`` when nothing matched).
+
+    ``generator`` is ``extractive`` or ``llm``; ``scorer`` says how extractive sentences
+    were ranked: ``dense+lexical`` (meaning and shared words, scored by the indexer) or
+    ``lexical`` (shared words only, while the indexer cannot score).
+    """
+
+    answer_id: str
     question: str
     answer: str
     citations: list[Citation]
+    generator: str = "extractive"
+    scorer: str | None = None
+    fallback_reason: str | None = Field(
+        default=None, description="why an LLM answer fell back to the extractive one"
+    )
+    dropped_citations: int = Field(
+        default=0, description="[n] markers of the LLM that named no chunk (removed)"
+    )
+    usage: TokenUsage | None = None
     latency_ms: float
     request_id: str
 

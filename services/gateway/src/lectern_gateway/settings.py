@@ -6,7 +6,7 @@ import ipaddress
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, RedisDsn, SecretStr, field_validator, model_validator
+from pydantic import AnyHttpUrl, Field, RedisDsn, SecretStr, field_validator, model_validator
 
 from lectern.settings import BaseServiceSettings
 
@@ -51,6 +51,14 @@ class GatewaySettings(BaseServiceSettings):
         redis_url: Redis for rate-limit counters shared by every replica (``REDIS_URL``).
         redis_prefix: prefix of the gateway's keys in Redis.
         cors_allow_origins: comma-separated origins allowed by CORS (none by default).
+        answer_score_timeout_s: seconds the indexer has to score an answer's sentences
+            by meaning (``ANSWER_SCORE_TIMEOUT_S``); past it they are ranked lexically.
+        llm_base_url: an OpenAI-compatible chat API (``LLM_BASE_URL``, e.g.
+            ``http://127.0.0.1:11434/v1`` for Ollama); unset: extractive answers only.
+        llm_model: the model name sent to it (``LLM_MODEL``).
+        llm_api_key: its API key (``LLM_API_KEY``); local servers need none.
+        llm_timeout_s: seconds an LLM answer may take (``LLM_TIMEOUT_S``); past it the
+            extractive answer is returned instead.
     """
 
     gateway_host: str = "127.0.0.1"
@@ -76,6 +84,11 @@ class GatewaySettings(BaseServiceSettings):
     redis_url: RedisDsn | None = None
     redis_prefix: str = Field(default="lectern:gateway:", max_length=128)
     cors_allow_origins: str = ""
+    answer_score_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    llm_base_url: AnyHttpUrl | None = None
+    llm_model: str = Field(default="gpt-4o-mini", min_length=1, max_length=256)
+    llm_api_key: SecretStr = SecretStr("")
+    llm_timeout_s: float = Field(default=30.0, gt=0, le=600)
 
     @field_validator("api_keys")
     @classmethod

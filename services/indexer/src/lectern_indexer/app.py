@@ -17,7 +17,7 @@ from faststream.rabbit.annotations import RabbitMessage
 
 from lectern import topology
 from lectern.broker import FASTSTREAM_LOGGER, create_broker, declare_topology
-from lectern.contracts import PingResponse, RpcError, SearchResponse
+from lectern.contracts import PingResponse, RpcError, SearchResponse, SentenceScoreResponse
 from lectern.logging import get_logger
 from lectern_indexer.chunking import Chunker, WordPieceCounter
 from lectern_indexer.consumers import CommandConsumer, answer_rpc
@@ -137,7 +137,9 @@ class IndexerRuntime:
             ack_policy=AckPolicy.ACK_FIRST,
             decoder=_raw_body,
         )
-        async def on_rpc(message: RabbitMessage) -> SearchResponse | PingResponse | RpcError:
+        async def on_rpc(
+            message: RabbitMessage,
+        ) -> SearchResponse | SentenceScoreResponse | PingResponse | RpcError:
             return await answer_rpc(self.service, bytes(message.body))
 
     def _subscribe_shard(self, queue: RabbitQueue, max_body: int) -> None:

@@ -7,13 +7,23 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from lectern.contracts import DeleteDocument, IngestDocument, PingRequest, SearchRequest
+from lectern.contracts import (
+    DeleteDocument,
+    IngestDocument,
+    PingRequest,
+    SearchRequest,
+    SentenceScoreRequest,
+)
 from lectern_indexer.errors import InvalidDocumentError, InvalidRequestError
 
 Command = IngestDocument | DeleteDocument
-RpcRequest = Annotated[SearchRequest | PingRequest, Field(discriminator="kind")]
+RpcRequest = Annotated[
+    SearchRequest | SentenceScoreRequest | PingRequest, Field(discriminator="kind")
+]
 
-_RPC_ADAPTER: TypeAdapter[SearchRequest | PingRequest] = TypeAdapter(RpcRequest)
+_RPC_ADAPTER: TypeAdapter[SearchRequest | SentenceScoreRequest | PingRequest] = TypeAdapter(
+    RpcRequest
+)
 _COMMANDS: dict[str, type[Command]] = {
     IngestDocument.ROUTING_KEY: IngestDocument,
     DeleteDocument.ROUTING_KEY: DeleteDocument,
@@ -93,8 +103,8 @@ def parse_command(body: bytes, routing_key: str | None, max_body_bytes: int) -> 
         ) from exc
 
 
-def parse_rpc(body: bytes) -> SearchRequest | PingRequest:
-    """Decode an RPC body (``kind`` is ``search`` or ``ping``).
+def parse_rpc(body: bytes) -> SearchRequest | SentenceScoreRequest | PingRequest:
+    """Decode an RPC body (``kind`` is ``search``, ``score_sentences`` or ``ping``).
 
     Raises:
         InvalidRequestError: not JSON or not a valid request.

@@ -33,12 +33,15 @@ from lectern.contracts import (
     RpcError,
     SearchRequest,
     SearchResponse,
+    SentenceScoreRequest,
+    SentenceScoreResponse,
 )
 from lectern.logging import bind_correlation_id, get_logger
 from lectern.retry import schedule_retry
 from lectern_indexer.commands import Command, InvalidCommandError, parse_command, parse_rpc
 from lectern_indexer.errors import InvalidDocumentError, InvalidRequestError, StoreUnavailableError
 from lectern_indexer.handling import HandlingRecorder
+from lectern_indexer.sentence_scoring import score_sentences
 from lectern_indexer.service import IndexerService
 
 log = get_logger(__name__)
@@ -192,12 +195,13 @@ class CommandConsumer:
 
 async def answer_rpc(
     service: IndexerService, body: bytes
-) -> SearchResponse | PingResponse | RpcError:
+) -> SearchResponse | SentenceScoreResponse | PingResponse | RpcError:
     """Answer one RPC body; every failure becomes an :class:`RpcError` reply.
 
     Returns:
-        ``SearchResponse``/``PingResponse``, or ``RpcError`` with status 400 (invalid
-        request), 503 (store unavailable) or 500 (unexpected).
+        ``SearchResponse``/``SentenceScoreResponse``/``PingResponse``, or
+        ``RpcError`` with status 400 (invalid request), 503 (store unavailable) or 500
+        (unexpected).
     """
     try:
         request = parse_rpc(body)
@@ -207,6 +211,8 @@ async def answer_rpc(
         try:
             if isinstance(request, SearchRequest):
                 return await service.search(request)
+            if isinstance(request, SentenceScoreRequest):
+                return await score_sentences(service.embedder, request)
             return await service.ping()
         except InvalidRequestError as exc:
             return RpcError(status=400, title="Invalid request", detail=str(exc))

@@ -54,6 +54,10 @@ class Embedder(Protocol):
         """Embed a search query."""
         ...
 
+    async def embed_dense(self, texts: Sequence[str]) -> list[list[float]]:
+        """Dense vectors only (unit length, 384 floats each), on the query worker."""
+        ...
+
     async def close(self) -> None:
         """Release worker threads."""
         ...
@@ -120,6 +124,16 @@ class FastembedEmbedder:
             self._queries, self._embed_query, text
         )
 
+    async def embed_dense(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embed ``texts`` densely on the query worker, so scoring never waits for ingest.
+
+        Returns:
+            One ``list[float]`` of length 384 (unit length) per text, in order.
+        """
+        return await asyncio.get_running_loop().run_in_executor(
+            self._queries, self._embed_dense, list(texts)
+        )
+
     async def close(self) -> None:
         """Stop the worker threads (waits for a running batch)."""
         self._documents.shutdown(wait=True, cancel_futures=True)
@@ -135,6 +149,10 @@ class FastembedEmbedder:
         dense = list(dense_model.embed(texts, batch_size=len(texts)))
         sparse = list(sparse_model.embed(texts, batch_size=len(texts)))
         return [_embedding(d, s) for d, s in zip(dense, sparse, strict=True)]
+
+    def _embed_dense(self, texts: list[str]) -> list[list[float]]:
+        dense_model, _ = self._require()
+        return [[float(x) for x in v] for v in dense_model.embed(texts, batch_size=len(texts))]
 
     def _embed_query(self, text: str) -> Embedding:
         dense_model, sparse_model = self._require()

@@ -1,0 +1,1 @@
+"""Answers: extractive (default), LLM-written, streamed, and the OpenAI-compatible surface."""

@@ -1,0 +1,149 @@
+"""OpenAI-compatible surface: ``GET /v1/models`` and ``POST /v1/chat/completions``.
+
+Existing OpenAI clients point their base URL at Lectern and use model ``lectern``. The
+last user message is the question (earlier messages are accepted and ignored for now).
+The reply is a ``chat.completion`` (or, with ``stream: true``, ``chat.completion.chunk``
+server-sent events ending in ``data: [DONE]``) whose text carries ``[n]`` markers.
+
+Extension: the cited sources travel in ``choices[0].message.sources`` (non-streamed) or
+``choices[0].delta.sources`` of the final chunk (streamed), a list of
+``{"number", "hit"}`` objects as in ``/v1/answers``; clients that do not know the field
+ignore it (the official SDKs keep it in ``model_extra``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody
+from litestar.response import Response, ServerSentEvent, ServerSentEventMessage
+from litestar.status_codes import HTTP_200_OK
+from pydantic import BaseModel, ConfigDict, Field
+
+from lectern_gateway.answers import service
+from lectern_gateway.answers.controllers import provide_llm
+from lectern_gateway.answers.llm import LlmClient
+from lectern_gateway.answers.streaming import events_after_retrieval
+from lectern_gateway.backends import Backends
+from lectern_gateway.errors import InvalidInputError
+from lectern_gateway.schemas import AnswerBody
+
+MODEL_ID = "lectern"
+
+
+class ChatMessage(BaseModel):
+    """One chat message (``content`` as text)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | None = Field(default=None, max_length=4096)
+
+
+class ChatCompletionBody(BaseModel):
+    """``POST /v1/chat/completions``; unknown OpenAI parameters are accepted and ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(default=MODEL_ID, max_length=256)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=100)
+    stream: bool = False
+
+
+def _question(body: ChatCompletionBody) -> AnswerBody:
+    for message in reversed(body.messages):
+        if message.role == "user" and message.content and message.content.strip():
+            return AnswerBody(question=message.content)
+    raise InvalidInputError("messages hold no user message with text")
+
+
+async def _chunks(
+    events: AsyncIterator[ServerSentEventMessage], completion_id: str, model: str
+) -> AsyncIterator[str]:
+    created = int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        return json.dumps(
+            {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+        )
+
+    yield chunk({"role": "assistant", "content": ""})
+    sources: list[Any] = []
+    async for event in events:
+        data: Any = json.loads(str(event.data)) if event.data else {}
+        if event.event == "token":
+            yield chunk({"content": data["text"]})
+        elif event.event == "citations":
+            sources = data["citations"]
+    yield chunk({"sources": sources}, finish="stop")
+    yield "[DONE]"
+
+
+class ChatCompletionsController(Controller):
+    """The OpenAI Chat Completions and Models endpoints, answered by Lectern."""
+
+    path = "/"
+    tags = ["openai-compatible"]
+    opt = {"scope": "read"}
+    dependencies = {"llm": Provide(provide_llm, sync_to_thread=False)}
+
+    @get("/models", summary="Models (OpenAI-compatible): lectern")
+    async def list_models(self) -> dict[str, Any]:
+        """``{"object": "list", "data": [{"id": "lectern", ...}]}``."""
+        model = {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "lectern"}
+        return {"object": "list", "data": [model]}
+
+    @post(
+        "/chat/completions",
+        status_code=HTTP_200_OK,
+        summary="Chat completion (OpenAI-compatible)",
+        opt={"scope": "read", "answer_slot": True},
+    )
+    async def chat_completions(
+        self,
+        data: JSONBody[ChatCompletionBody],
+        backends: NamedDependency[Backends],
+        llm: NamedDependency[LlmClient | None],
+        request: Request[Any, Any, Any],
+    ) -> Response[Any]:
+        """Answer the last user message; ``[n]`` in the text, sources in ``sources``."""
+        body = _question(data)
+        request_id = request.state.request_id
+        if data.stream:
+            started = time.perf_counter()
+            hits = await service.retrieve(backends, body, request_id)
+            events = events_after_retrieval(backends, llm, body, request_id, hits, started)
+            chunks = _chunks(events, f"chatcmpl-{request_id}", data.model)
+            return ServerSentEvent(chunks)
+        result = await service.answer(backends, llm, body, request_id)
+        message = {
+            "role": "assistant",
+            "content": result.answer,
+            "sources": [c.model_dump(mode="json") for c in result.citations],
+        }
+        usage = result.usage
+        return Response(
+            {
+                "id": f"chatcmpl-{result.answer_id}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": data.model,
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                "usage": {
+                    "prompt_tokens": usage.prompt_tokens if usage else 0,
+                    "completion_tokens": usage.completion_tokens if usage else 0,
+                    "total_tokens": (usage.prompt_tokens + usage.completion_tokens) if usage else 0,
+                },
+            }
+        )
