@@ -70,6 +70,10 @@ def publish(channel: BlockingChannel, exchange: str, routing_key: str, message: 
             message_id=message["event_id"],
             correlation_id=message.get("correlation_id"),
             type=routing_key,
+            # commands: the key of the indexer's shards (one document, one shard)
+            headers={"x-lectern-document-id": message["document_id"]}
+            if "document_id" in message
+            else None,
         ),
         mandatory=True,
     )

@@ -38,6 +38,15 @@ FOREIGN_EVENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$"
 """Shape of a producer's event type: two or more lower-case dot-separated words
 (``support.ticket.closed``), usable as a topic routing key as it is."""
 
+PRODUCER_EVENT_TYPE_PATTERN = (
+    "^(?!(?:"
+    + "|".join(re.escape(prefix) for prefix in RESERVED_EVENT_PREFIXES)
+    + "))"
+    + FOREIGN_EVENT_TYPE.pattern.removeprefix("^")
+)
+"""JSON Schema ``pattern`` of a producer's event type: :data:`FOREIGN_EVENT_TYPE`, not
+under :data:`RESERVED_EVENT_PREFIXES` (a negative lookahead, valid in ECMA 262 regexes)."""
+
 
 def message_schema(name: str) -> dict[str, Any]:
     """Return the JSON Schema of one producer message.

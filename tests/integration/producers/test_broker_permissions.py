@@ -166,7 +166,7 @@ def test_producer_may_not_publish_elsewhere(declared: Broker, exchange: str, rou
 
 @pytest.mark.parametrize(
     "queue",
-    [topology.SESSION_LOGGER_EVENTS_QUEUE, topology.INDEXER_COMMANDS_QUEUE, "indexer.commands.dlq"],
+    [topology.SESSION_LOGGER_EVENTS_QUEUE, topology.INDEXER_RPC_QUEUE, "indexer.commands.0.dlq"],
 )
 def test_producer_reads_nothing(declared: Broker, queue: str):
     channel = declared.channel("producer")
@@ -196,7 +196,7 @@ def test_each_service_publishes_where_it_must_and_nowhere_else(declared: Broker)
     producer.publish(gateway, events, "document.accepted", event)
     indexer = declared.channel("indexer")
     producer.publish(indexer, events, "document.indexed", event)
-    producer.publish(indexer, "", "indexer.commands.retry.1000ms", event)  # back-off retry
+    producer.publish(indexer, "", "indexer.commands.0.retry.1000ms", event)  # back-off retry
     _refused(lambda: producer.publish(indexer, commands, "document.ingest", event))
     logger = declared.channel("session-logger")
     producer.publish(logger, topology.DLX_NAME, topology.SESSION_LOGGER_EVENTS_QUEUE, event)

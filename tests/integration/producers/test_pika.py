@@ -189,17 +189,19 @@ def test_same_event_id_with_another_occurred_at_is_stored_once(lectern: Stack, c
     assert count == ["1"]
 
 
-def _get_one(channel: Any, queue: str) -> tuple[Any, bytes]:
+def _get_one(channel: Any, *queues: str) -> tuple[Any, bytes]:
+    """Take the first message that appears in any of ``queues``."""
     found: dict[str, Any] = {}
 
     def got() -> bool:
-        method, properties, body = channel.basic_get(queue, auto_ack=True)
-        if method is None:
-            return False
-        found.update(properties=properties, body=body)
-        return True
+        for queue in queues:
+            method, properties, body = channel.basic_get(queue, auto_ack=True)
+            if method is not None:
+                found.update(properties=properties, body=body)
+                return True
+        return False
 
-    wait_until(got, timeout=60, message=f"a message in {queue}")
+    wait_until(got, timeout=60, message=f"a message in {', '.join(queues)}")
     return found["properties"], found["body"]
 
 
@@ -237,7 +239,11 @@ def test_invalid_ingest_is_dead_lettered_and_reported(
         http, f"/v1/documents/{document_id}", lambda b: b["status"] == "failed", stack=lectern
     )
     assert "does not match" in status["failure_reason"]
-    properties, dead = _get_one(channel, topology.dlq_name(topology.INDEXER_COMMANDS_QUEUE))
+    shard_dlqs = [
+        topology.dlq_name(topology.indexer_shard_queue_name(n))
+        for n in range(topology.DEFAULT_INDEXER_SHARDS)
+    ]
+    properties, dead = _get_one(channel, *shard_dlqs)
     assert json.loads(dead)["event_id"] == command["event_id"]
     assert properties.headers["x-death"][0]["reason"] == "rejected"
 

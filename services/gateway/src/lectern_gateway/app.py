@@ -49,6 +49,7 @@ from lectern_gateway.middleware import (
 from lectern_gateway.openapi import (
     API_KEY_SECURITY,
     SECURITY_SCHEMES,
+    document_event_streams,
     document_problem_responses,
     use_pydantic_request_schemas,
 )
@@ -166,6 +167,7 @@ def create_app(
     )
     document_problem_responses(app)
     use_pydantic_request_schemas(app)
+    document_event_streams(app)
     return app
 
 

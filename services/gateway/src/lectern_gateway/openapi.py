@@ -139,3 +139,40 @@ def use_pydantic_request_schemas(app: Litestar) -> None:
                 schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 components.update(schema.pop("$defs", {}))
                 components[model.__name__] = schema
+
+
+EVENT_STREAM_OPERATIONS = {
+    ("/v1/answers", "post"): "with stream=true or Accept: text/event-stream: server-sent "
+    "events retrieval, token, citations, done (and error)",
+    ("/v1/chat/completions", "post"): "with stream=true: chat.completion.chunk events, "
+    "then data: [DONE]",
+}
+"""Operations that may answer ``text/event-stream`` as well as JSON, and how.
+
+Each server-sent event is described as an object of its fields (``event``, ``data``...),
+the way OpenAPI 3.1 tools read an event stream."""
+
+
+def document_event_streams(app: Litestar) -> None:
+    """Add the ``text/event-stream`` content of the streaming operations' ``200``.
+
+    Call after :func:`use_pydantic_request_schemas` (it edits the same built document).
+    """
+    document = app.plugins.get(OpenAPIPlugin).provide_openapi_schema()
+    for (path, method), description in EVENT_STREAM_OPERATIONS.items():
+        operation = document.get("paths", {}).get(path, {}).get(method)
+        if operation is None:
+            continue
+        ok = operation.setdefault("responses", {}).setdefault("200", {"description": "OK"})
+        ok.setdefault("content", {})["text/event-stream"] = {
+            "schema": {
+                "type": "object",
+                "description": description,
+                "properties": {
+                    "event": {"type": "string"},
+                    "data": {"type": "string"},
+                    "id": {"type": "string"},
+                    "retry": {"type": "integer"},
+                },
+            }
+        }

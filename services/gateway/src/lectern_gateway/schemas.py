@@ -39,6 +39,12 @@ JsonInt = Annotated[int, BeforeValidator(_integral_float)]
 
 MetadataKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
+SessionId = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._~:@+-]+$")
+]
+"""A session id a client names: URL- and header-safe (it comes back in ``X-Session-ID``),
+like the ones the gateway makes (``secrets.token_urlsafe``)."""
+
 
 class SearchFilter(MetadataFilter):
     """:class:`~lectern.contracts.MetadataFilter` with the keys the indexer can filter on."""
@@ -137,7 +143,7 @@ class SearchBody(BaseModel):
     top_k: JsonInt = Field(default=5, ge=1, le=50)
     mode: SearchMode = "hybrid"
     filter: SearchFilter | None = None
-    session_id: str | None = Field(default=None, max_length=128)
+    session_id: SessionId | None = None
     fusion: FusionMethod | None = None
     """Hybrid fusion for this search; ``None``: the indexer's default."""
     explain: bool = False
@@ -220,7 +226,7 @@ class AnswerBody(BaseModel):
         description="Passages to answer from instead of searching (works without the "
         "indexer): at most 20, each at most 20,000 characters, 100,000 in all.",
     )
-    session_id: str | None = Field(default=None, max_length=128)
+    session_id: SessionId | None = None
     stream: bool = Field(
         default=False,
         description="answer with server-sent events (also with Accept: text/event-stream)",

@@ -31,9 +31,20 @@ from lectern_gateway.answers.llm import LlmClient
 from lectern_gateway.answers.streaming import events_after_retrieval
 from lectern_gateway.backends import Backends
 from lectern_gateway.errors import InvalidInputError
-from lectern_gateway.schemas import AnswerBody
+from lectern_gateway.schemas import NOT_BLANK, AnswerBody
 
 MODEL_ID = "lectern"
+
+
+USER_MESSAGE_WITH_TEXT: dict[str, Any] = {
+    "type": "object",
+    "required": ["role", "content"],
+    "properties": {
+        "role": {"const": "user"},
+        "content": {"type": "string", "pattern": NOT_BLANK},
+    },
+}
+"""JSON Schema ``contains`` of ``messages``: at least one user message with text."""
 
 
 class ChatMessage(BaseModel):
@@ -51,7 +62,12 @@ class ChatCompletionBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: str = Field(default=MODEL_ID, max_length=256)
-    messages: list[ChatMessage] = Field(min_length=1, max_length=100)
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        max_length=100,
+        description="the conversation; its last user message with text is the question",
+        json_schema_extra={"contains": USER_MESSAGE_WITH_TEXT},
+    )
     stream: bool = False
 
 

@@ -11,11 +11,24 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from pydantic import Field, RootModel, WithJsonSchema, model_validator
 
 from lectern.contracts import EventEnvelope
-from lectern.message_schemas import PRODUCER_MODELS, message_schema
+from lectern.message_schemas import (
+    PRODUCER_EVENT_TYPE_PATTERN,
+    PRODUCER_MODELS,
+    message_schema,
+)
 from lectern_gateway import producer_events
 from lectern_gateway.backends import Backends
 from lectern_gateway.errors import NotFoundError
 from lectern_gateway.producer_events import MAX_BATCH_EVENTS, EventsAcceptedBody
+
+
+def _producer_envelope_schema() -> dict[str, Any]:
+    """The envelope's JSON Schema with the event types a producer may use."""
+    schema = EventEnvelope.model_json_schema()
+    event_type = schema["properties"]["event_type"]
+    schema["properties"]["event_type"] = {**event_type, "pattern": PRODUCER_EVENT_TYPE_PATTERN}
+    return schema
+
 
 EventBatch = Annotated[
     list[dict[str, Any]],
@@ -23,7 +36,7 @@ EventBatch = Annotated[
     WithJsonSchema(
         {
             "type": "array",
-            "items": EventEnvelope.model_json_schema(),
+            "items": _producer_envelope_schema(),
             "minItems": 1,
             "maxItems": MAX_BATCH_EVENTS,
         }

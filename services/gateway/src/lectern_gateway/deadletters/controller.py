@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import aio_pika
 from litestar import Controller, get, post
@@ -42,10 +42,25 @@ class DeadLetterListBody(BaseModel):
     messages: list[DeadLetterBody]
 
 
+REPLAY_SELECTORS: dict[str, Any] = {
+    "oneOf": [
+        {
+            "required": ["message_ids"],
+            "properties": {"message_ids": {"type": "array"}, "all": {"const": False}},
+        },
+        {
+            "required": ["all"],
+            "properties": {"all": {"const": True}, "message_ids": {"type": "null"}},
+        },
+    ]
+}
+"""JSON Schema of the rule "``message_ids`` or ``all: true``, exactly one"."""
+
+
 class ReplayBody(BaseModel):
     """Which messages to replay: ``message_ids``, or ``all: true`` (exactly one)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=REPLAY_SELECTORS)
 
     message_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
         default=None, min_length=1, max_length=1000
