@@ -23,11 +23,14 @@ LEFT JOIN LATERAL (
     ORDER BY occurred_at, event_id
     LIMIT $4
 ) e ON true
-WHERE s.session_id = $1 AND ($5::text IS NULL OR s.principal = $5::text)
+WHERE s.session_id = $1
+  AND ($5::text IS NULL OR s.principal IS NULL OR s.principal = $5::text)
 ORDER BY e.occurred_at, e.event_id
 """
 """$1 session id, $2/$3 keyset cursor (occurred_at, event_id), $4 page size + 1,
-$5 the principal that must own the session (``NULL``: any owner, for admins)."""
+$5 the principal that must own the session (``NULL``: any owner, for admins). A session
+without an owner (only events other services published, which name no principal) is
+readable by every reader."""
 
 DOCUMENT_COLUMNS = """document_id, status, version, title, source, format, chunk_count,
     failure_reason, first_seen_at, updated_at"""

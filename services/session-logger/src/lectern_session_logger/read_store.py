@@ -96,8 +96,9 @@ class ReadStore:
 
         Raises:
             NotFoundError: the log holds no event of this session, or the session is
-                not owned by ``request.principal`` (when set): the same answer, so a
-                caller cannot tell the two apart.
+                owned by another principal than ``request.principal`` (when set): the
+                same answer, so a caller cannot tell the two apart. A session with no
+                owner (only producers' events, which name no principal) is readable.
             InvalidRequestError: ``after`` is not a cursor of this read.
         """
         after_at, after_id = _session_cursor(request.after)
