@@ -50,7 +50,7 @@ def _variants() -> list[Variant]:
     ]
     convex = [
         Variant(f"convex alpha={a}", FusionConfig("convex", dense_weight=a, sparse_weight=1 - a))
-        for a in (0.2, 0.3, 0.4, 0.5, 0.6)
+        for a in (0.2, 0.3, 0.33, 0.35, 0.37, 0.4, 0.5, 0.6)
     ]
     depths = [
         Variant(f"default, depth dense={d} sparse={s}", DEFAULT_FUSION, d, s)

@@ -79,6 +79,16 @@ async def seeded(settings90: SessionLoggerSettings) -> AsyncIterator[asyncpg.Con
             event(
                 old, "document.indexed", document_id="indexed-long-ago", version="v", chunk_count=1
             ),
+            event(
+                recent,
+                "document.accepted",
+                hour=11,
+                document_id="deleted-recently",
+                version="v",
+                title="t",
+                format="text",
+                size_bytes=1,
+            ),
             event(recent, "document.deleted", document_id="deleted-recently", deleted_points=1),
         ]
     )
