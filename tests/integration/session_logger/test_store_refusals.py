@@ -102,10 +102,14 @@ async def owned(database_url: str) -> AsyncIterator[tuple[str, Database]]:
 
 
 def _sessions_ddl() -> str:
-    migration = (DEFAULT_MIGRATIONS_DIR / "20250101000000_create_event_log.sql").read_text()
-    match = re.search(r"CREATE TABLE sessions \(.*?\);", migration, re.DOTALL)
-    assert match is not None
-    return match.group(0)
+    """The ``sessions`` table as the migrations build it: its CREATE, then every ALTER."""
+    statements: list[str] = []
+    for path in sorted(DEFAULT_MIGRATIONS_DIR.glob("*.sql")):
+        up = path.read_text().split("-- migrate:down")[0]
+        statements += re.findall(r"(?:CREATE|ALTER) TABLE sessions\b.*?;", up, re.DOTALL)
+    assert statements
+    assert statements[0].startswith("CREATE")
+    return "\n".join(statements)
 
 
 async def revoke_insert(db: Database) -> None:
