@@ -37,7 +37,9 @@ def environment(service: Service) -> dict[str, str | None]:
 def compose_problems(doc: dict[str, Any]) -> list[str]:
     """Every broken rule of a loaded compose file (anchors resolved), one line each."""
     services: dict[str, Service] = doc.get("services") or {}
-    problems = [f"service {name} is missing" for name in (*STORES, *SERVICES) if name not in services]
+    problems = [
+        f"service {name} is missing" for name in (*STORES, *SERVICES) if name not in services
+    ]
     for name, service in services.items():
         problems += _health_and_order(name, service, services)
     problems += _volumes(doc, services)
@@ -76,8 +78,15 @@ def _volumes(doc: dict[str, Any], services: dict[str, Service]) -> list[str]:
         for name, volumes in used.items()
         for volume in sorted(volumes - declared)
     ]
-    problems += [f"volume {volume} is declared but unused" for volume in sorted(declared - set().union(*used.values()))]
-    problems += [f"{name}: keeps its data in no named volume" for name in STATEFUL_STORES if name in services and not used.get(name)]
+    problems += [
+        f"volume {volume} is declared but unused"
+        for volume in sorted(declared - set().union(*used.values()))
+    ]
+    problems += [
+        f"{name}: keeps its data in no named volume"
+        for name in STATEFUL_STORES
+        if name in services and not used.get(name)
+    ]
     return problems
 
 
@@ -90,7 +99,11 @@ def _stores(services: dict[str, Service]) -> list[str]:
     rabbitmq = services.get("rabbitmq") or {}
     if "management" not in rabbitmq.get("image", ""):
         problems.append("rabbitmq: image without the management plugin")
-    plugins = [m for m in rabbitmq.get("volumes") or [] if str(m).endswith("/etc/rabbitmq/enabled_plugins:ro")]
+    plugins = [
+        m
+        for m in rabbitmq.get("volumes") or []
+        if str(m).endswith("/etc/rabbitmq/enabled_plugins:ro")
+    ]
     text = (REPO_ROOT / plugins[0].split(":", 1)[0]).read_text() if plugins else ""
     for plugin in ("rabbitmq_management", "rabbitmq_consistent_hash_exchange"):
         if plugin not in text:
@@ -155,7 +168,8 @@ def _no_open_doors(services: dict[str, Service]) -> list[str]:
 def _gateway_key_file(gateway: Service) -> list[str]:
     key_file = environment(gateway).get("API_KEYS_FILE") or ""
     targets = {
-        f"/run/secrets/{s['target'] if isinstance(s, dict) else s}" for s in gateway.get("secrets") or []
+        f"/run/secrets/{s['target'] if isinstance(s, dict) else s}"
+        for s in gateway.get("secrets") or []
     }
     if key_file not in targets:
         return [f"gateway: API_KEYS_FILE {key_file!r} is not a mounted secret"]

@@ -55,7 +55,10 @@ RABBITMQ_TRIGGER = {
         "authenticationRef": {
             "type": "object",
             "required": ["name"],
-            "properties": {"name": NAME, "kind": {"enum": ["TriggerAuthentication", "ClusterTriggerAuthentication"]}},
+            "properties": {
+                "name": NAME,
+                "kind": {"enum": ["TriggerAuthentication", "ClusterTriggerAuthentication"]},
+            },
             "additionalProperties": False,
         },
     },
@@ -76,7 +79,11 @@ SCALED_OBJECT = {
                 "scaleTargetRef": {
                     "type": "object",
                     "required": ["name"],
-                    "properties": {"name": NAME, "apiVersion": {"type": "string"}, "kind": {"type": "string"}},
+                    "properties": {
+                        "name": NAME,
+                        "apiVersion": {"type": "string"},
+                        "kind": {"type": "string"},
+                    },
                     "additionalProperties": False,
                 },
                 "pollingInterval": COUNT,
@@ -108,7 +115,11 @@ TRIGGER_AUTHENTICATION = {
                     "items": {
                         "type": "object",
                         "required": ["parameter", "name", "key"],
-                        "properties": {"parameter": {"type": "string"}, "name": NAME, "key": {"type": "string"}},
+                        "properties": {
+                            "parameter": {"type": "string"},
+                            "name": NAME,
+                            "key": {"type": "string"},
+                        },
                         "additionalProperties": False,
                     },
                 }

@@ -47,7 +47,9 @@ def _deployment(name: str, deployment: Doc, docs: list[Doc]) -> list[str]:
     security = pod.get("securityContext") or {}
     if security.get("runAsNonRoot") is not True or security.get("runAsUser") in (None, 0):
         problems.append(f"{name}: pods may run as root")
-    secret_volumes = {v["name"]: v["secret"]["secretName"] for v in pod.get("volumes") or [] if "secret" in v}
+    secret_volumes = {
+        v["name"]: v["secret"]["secretName"] for v in pod.get("volumes") or [] if "secret" in v
+    }
     problems += [
         f"{name}: volume uses Secret {secret} that no manifest defines"
         for secret in secret_volumes.values()
@@ -58,7 +60,10 @@ def _deployment(name: str, deployment: Doc, docs: list[Doc]) -> list[str]:
         problems += _container(name, container, docs)
         ports |= {str(p["containerPort"]) for p in container.get("ports") or []}
     annotations = template["metadata"].get("annotations") or {}
-    if annotations.get("prometheus.io/scrape") != "true" or annotations.get("prometheus.io/port") not in ports:
+    if (
+        annotations.get("prometheus.io/scrape") != "true"
+        or annotations.get("prometheus.io/port") not in ports
+    ):
         problems.append(f"{name}: prometheus.io annotations do not name a container port")
     return problems
 
@@ -88,18 +93,25 @@ def _container(name: str, container: Doc, docs: list[Doc]) -> list[str]:
         env[item["name"]] = item.get("value")
         ref = (item.get("valueFrom") or {}).get("secretKeyRef")
         if ref and ref["key"] not in _keys(secrets.get(ref["name"], {})):
-            problems.append(f"{name}: {item['name']} reads {ref['name']}/{ref['key']}, which is not defined")
+            problems.append(
+                f"{name}: {item['name']} reads {ref['name']}/{ref['key']}, which is not defined"
+            )
     for key, value in env.items():
         if value and (re.search(r"(^|://)guest(:|@|$)", value) or value.lower() == "trust"):
             problems.append(f"{name}: {key} uses guest or trust")
     metrics_port = env.get("METRICS_PORT")
-    if metrics_port and metrics_port not in {str(p["containerPort"]) for p in container.get("ports") or []}:
+    if metrics_port and metrics_port not in {
+        str(p["containerPort"]) for p in container.get("ports") or []
+    }:
         problems.append(f"{name}: METRICS_PORT {metrics_port} is not a container port")
     return problems
 
 
 def _selectors(docs: list[Doc], deployments: dict[str, Doc]) -> list[str]:
-    pod_labels = {name: set(d["spec"]["template"]["metadata"]["labels"].items()) for name, d in deployments.items()}
+    pod_labels = {
+        name: set(d["spec"]["template"]["metadata"]["labels"].items())
+        for name, d in deployments.items()
+    }
     problems = []
     for doc in docs:
         kind, name = doc.get("kind"), doc["metadata"]["name"]
@@ -123,16 +135,24 @@ def _selectors(docs: list[Doc], deployments: dict[str, Doc]) -> list[str]:
         for container in deployment["spec"]["template"]["spec"]["containers"]:
             env = {item["name"]: item.get("value") for item in container.get("env") or []}
             if grace <= float(env.get("SHUTDOWN_GRACE_S") or DEFAULT_SHUTDOWN_GRACE_S):
-                problems.append(f"{name}: terminationGracePeriodSeconds {grace} <= SHUTDOWN_GRACE_S")
+                problems.append(
+                    f"{name}: terminationGracePeriodSeconds {grace} <= SHUTDOWN_GRACE_S"
+                )
     return problems
 
 
 def _scaling(docs: list[Doc], deployments: dict[str, Doc]) -> list[str]:
     problems = []
-    hpa_targets = {d["spec"]["scaleTargetRef"]["name"] for d in _named(docs, "HorizontalPodAutoscaler").values()}
+    hpa_targets = {
+        d["spec"]["scaleTargetRef"]["name"]
+        for d in _named(docs, "HorizontalPodAutoscaler").values()
+    }
     scaled = _named(docs, "ScaledObject")
     keda_targets = {d["spec"]["scaleTargetRef"]["name"] for d in scaled.values()}
-    problems += [f"scale target {t} is not a Deployment" for t in sorted((hpa_targets | keda_targets) - set(deployments))]
+    problems += [
+        f"scale target {t} is not a Deployment"
+        for t in sorted((hpa_targets | keda_targets) - set(deployments))
+    ]
     problems += [f"{t}: scaled by both an HPA and KEDA" for t in sorted(hpa_targets & keda_targets)]
     if "lectern-gateway" not in hpa_targets:
         problems.append("lectern-gateway: no HorizontalPodAutoscaler")
@@ -141,8 +161,12 @@ def _scaling(docs: list[Doc], deployments: dict[str, Doc]) -> list[str]:
     for auth_name, auth in auths.items():
         for ref in auth["spec"]["secretTargetRef"]:
             if ref["key"] not in _keys(secrets.get(ref["name"], {})):
-                problems.append(f"TriggerAuthentication {auth_name}: {ref['name']}/{ref['key']} is not defined")
-    shards = int(_named(docs, "ConfigMap").get("lectern", {}).get("data", {}).get("INDEXER_SHARDS", 0))
+                problems.append(
+                    f"TriggerAuthentication {auth_name}: {ref['name']}/{ref['key']} is not defined"
+                )
+    shards = int(
+        _named(docs, "ConfigMap").get("lectern", {}).get("data", {}).get("INDEXER_SHARDS", 0)
+    )
     expected = {
         "lectern-indexer": {f"{INDEXER_COMMANDS_QUEUE}.{n}" for n in range(shards)},
         "lectern-session-logger": {SESSION_LOGGER_EVENTS_QUEUE},
@@ -156,7 +180,9 @@ def _scaling(docs: list[Doc], deployments: dict[str, Doc]) -> list[str]:
         for trigger in triggers:
             ref = (trigger.get("authenticationRef") or {}).get("name")
             if ref not in auths:
-                problems.append(f"{target}: trigger authenticationRef {ref} is not a TriggerAuthentication")
+                problems.append(
+                    f"{target}: trigger authenticationRef {ref} is not a TriggerAuthentication"
+                )
     indexer_max = (by_target.get("lectern-indexer") or {}).get("spec", {}).get("maxReplicaCount", 0)
     if indexer_max > shards:
         problems.append(f"lectern-indexer: maxReplicaCount {indexer_max} > INDEXER_SHARDS {shards}")

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from tests.unit.deploy.compose_rules import compose_problems
 from tests.unit.deploy.deploy_files import COMPOSE_FILE, run_tool, venv_tool, write_documents
 
@@ -21,7 +20,9 @@ Doc = dict[str, Any]
 
 
 def compose_schema_check(path: Path) -> tuple[int, str]:
-    result = run_tool(venv_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", path)
+    result = run_tool(
+        venv_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", path
+    )
     return result.returncode, result.stdout + result.stderr
 
 
@@ -58,7 +59,9 @@ SCHEMA_MUTATIONS = {
 
 
 @pytest.mark.parametrize("mutation", SCHEMA_MUTATIONS.values(), ids=SCHEMA_MUTATIONS.keys())
-def test_schema_rejects_a_broken_copy(compose: Doc, mutation: Callable[[Doc], None], tmp_path: Path) -> None:
+def test_schema_rejects_a_broken_copy(
+    compose: Doc, mutation: Callable[[Doc], None], tmp_path: Path
+) -> None:
     broken = copy.deepcopy(compose)
     mutation(broken)
     status, output = compose_schema_check(write_documents(tmp_path / "compose.yml", [broken]))
@@ -93,14 +96,19 @@ RULE_MUTATIONS = {
         "services.indexer.depends_on.qdrant", {"condition": "service_started"}
     ),
     "redis: image 'redis:latest' is not pinned": _set("services.redis.image", "redis:latest"),
-    "rabbitmq: image without the management plugin": _set("services.rabbitmq.image", "rabbitmq:3.13.7"),
+    "rabbitmq: image without the management plugin": _set(
+        "services.rabbitmq.image", "rabbitmq:3.13.7"
+    ),
     "volume qdrant is declared but unused": _set("services.qdrant.volumes", []),
     "volume cache is not declared": _set("services.redis.volumes", ["cache:/data"]),
-    "gateway: build arg SERVICE is not gateway": _set("services.gateway.build.args.SERVICE", "indexer"),
+    "gateway: build arg SERVICE is not gateway": _set(
+        "services.gateway.build.args.SERVICE", "indexer"
+    ),
     "INDEXER_SHARDS differs": _set("services.indexer.environment.INDEXER_SHARDS", "8"),
     "metrics port 9101 is not exposed": _drop("services.indexer.expose"),
     "session-logger: prometheus.io labels": _set(
-        "services.session-logger.labels", {"prometheus.io/scrape": "true", "prometheus.io/port": "9101"}
+        "services.session-logger.labels",
+        {"prometheus.io/scrape": "true", "prometheus.io/port": "9101"},
     ),
     "indexer: OTEL_EXPORTER_OTLP_ENDPOINT is not passed on": _drop(
         "services.indexer.environment.OTEL_EXPORTER_OTLP_ENDPOINT"
@@ -114,14 +122,20 @@ RULE_MUTATIONS = {
     "QDRANT__SERVICE__API_KEY is not a required variable": _set(
         "services.qdrant.environment.QDRANT__SERVICE__API_KEY", "changeme"
     ),
-    "postgres: a port is published beyond 127.0.0.1": _set("services.postgres.ports", ["5432:5432"]),
+    "postgres: a port is published beyond 127.0.0.1": _set(
+        "services.postgres.ports", ["5432:5432"]
+    ),
     "gateway: API_KEYS_FILE": _set("services.gateway.secrets", []),
     "redis: no --requirepass": _set("services.redis.command", ["redis-server"]),
 }
 
 
-@pytest.mark.parametrize(("expected", "mutation"), RULE_MUTATIONS.items(), ids=RULE_MUTATIONS.keys())
-def test_rules_catch_a_broken_copy(compose: Doc, expected: str, mutation: Callable[[Doc], None]) -> None:
+@pytest.mark.parametrize(
+    ("expected", "mutation"), RULE_MUTATIONS.items(), ids=RULE_MUTATIONS.keys()
+)
+def test_rules_catch_a_broken_copy(
+    compose: Doc, expected: str, mutation: Callable[[Doc], None]
+) -> None:
     broken = copy.deepcopy(compose)
     mutation(broken)
     problems = compose_problems(broken)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ import kubernetes_validate
 import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
-
 from tests.unit.deploy.deploy_files import KUBERNETES_DIR, load_documents
 from tests.unit.deploy.keda_schema import SCHEMAS, keda_errors
 from tests.unit.deploy.manifest_rules import manifest_problems
@@ -37,13 +36,12 @@ def _id(item: tuple[str, Doc]) -> str:
 
 
 @pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError(f"network access during offline validation: {args}")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    yield
 
 
 def kubernetes_errors(doc: Doc, version: str) -> str | None:
@@ -58,9 +56,15 @@ def kubernetes_errors(doc: Doc, version: str) -> str | None:
 def test_the_manifests_hold_every_kind_the_deployment_needs() -> None:
     kinds = {doc["kind"] for _, doc in OBJECTS}
     assert kinds >= {
-        "Deployment", "Service", "ConfigMap", "Secret", "PodDisruptionBudget",
-        "HorizontalPodAutoscaler", "ScaledObject", "TriggerAuthentication",
-    }  # fmt: skip
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "Secret",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "ScaledObject",
+        "TriggerAuthentication",
+    }
 
 
 @pytest.mark.usefixtures("no_network")
@@ -87,7 +91,9 @@ def test_kustomization_applies_every_manifest_but_the_secret_example() -> None:
 
 
 def _object(kind: str, name: str) -> Doc:
-    return copy.deepcopy(next(d for _, d in OBJECTS if d["kind"] == kind and d["metadata"]["name"] == name))
+    return copy.deepcopy(
+        next(d for _, d in OBJECTS if d["kind"] == kind and d["metadata"]["name"] == name)
+    )
 
 
 def _container(doc: Doc) -> Doc:
@@ -96,25 +102,39 @@ def _container(doc: Doc) -> Doc:
 
 
 SCHEMA_BREAKS: dict[str, tuple[str, str, Callable[[Doc], None]]] = {
-    "replicas as text": ("Deployment", "lectern-gateway", lambda d: d["spec"].update(replicas="two")),
+    "replicas as text": (
+        "Deployment",
+        "lectern-gateway",
+        lambda d: d["spec"].update(replicas="two"),
+    ),
     "misspelt probe field": (
-        "Deployment", "lectern-indexer", lambda d: _container(d).update(livenessProbes={}),
+        "Deployment",
+        "lectern-indexer",
+        lambda d: _container(d).update(livenessProbes={}),
     ),
     "container without image name type": (
-        "Deployment", "lectern-session-logger", lambda d: _container(d).update(name=["x"]),
+        "Deployment",
+        "lectern-session-logger",
+        lambda d: _container(d).update(name=["x"]),
     ),
     "HPA minReplicas as text": (
-        "HorizontalPodAutoscaler", "lectern-gateway", lambda d: d["spec"].update(minReplicas="2"),
+        "HorizontalPodAutoscaler",
+        "lectern-gateway",
+        lambda d: d["spec"].update(minReplicas="2"),
     ),
     "PDB unknown field": (
-        "PodDisruptionBudget", "lectern-indexer", lambda d: d["spec"].update(maxUnavailables=1),
+        "PodDisruptionBudget",
+        "lectern-indexer",
+        lambda d: d["spec"].update(maxUnavailables=1),
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.usefixtures("no_network")
 @pytest.mark.parametrize("case", SCHEMA_BREAKS.values(), ids=SCHEMA_BREAKS.keys())
-def test_kubernetes_schema_rejects_a_broken_copy(case: tuple[str, str, Callable[[Doc], None]]) -> None:
+def test_kubernetes_schema_rejects_a_broken_copy(
+    case: tuple[str, str, Callable[[Doc], None]],
+) -> None:
     kind, name, mutate = case
     doc = _object(kind, name)
     assert kubernetes_errors(doc, latest_version()) is None
@@ -128,16 +148,42 @@ def _trigger(doc: Doc) -> Doc:
 
 
 KEDA_BREAKS: dict[str, tuple[str, str, Callable[[Doc], None]]] = {
-    "trigger type misspelt": ("ScaledObject", "lectern-indexer", lambda d: _trigger(d).update(type="rabbitMQ")),
-    "value as a number": ("ScaledObject", "lectern-indexer", lambda d: _trigger(d)["metadata"].update(value=20)),
-    "queueName missing": ("ScaledObject", "lectern-session-logger", lambda d: _trigger(d)["metadata"].pop("queueName")),
-    "HPA field name in spec": ("ScaledObject", "lectern-indexer", lambda d: d["spec"].update(minReplicas=1)),
-    "unknown mode": ("ScaledObject", "lectern-indexer", lambda d: _trigger(d)["metadata"].update(mode="Depth")),
-    "no triggers": ("ScaledObject", "lectern-session-logger", lambda d: d["spec"].update(triggers=[])),
-    "secretTargetRef without key": (
-        "TriggerAuthentication", "lectern-rabbitmq", lambda d: d["spec"]["secretTargetRef"][0].pop("key"),
+    "trigger type misspelt": (
+        "ScaledObject",
+        "lectern-indexer",
+        lambda d: _trigger(d).update(type="rabbitMQ"),
     ),
-}  # fmt: skip
+    "value as a number": (
+        "ScaledObject",
+        "lectern-indexer",
+        lambda d: _trigger(d)["metadata"].update(value=20),
+    ),
+    "queueName missing": (
+        "ScaledObject",
+        "lectern-session-logger",
+        lambda d: _trigger(d)["metadata"].pop("queueName"),
+    ),
+    "HPA field name in spec": (
+        "ScaledObject",
+        "lectern-indexer",
+        lambda d: d["spec"].update(minReplicas=1),
+    ),
+    "unknown mode": (
+        "ScaledObject",
+        "lectern-indexer",
+        lambda d: _trigger(d)["metadata"].update(mode="Depth"),
+    ),
+    "no triggers": (
+        "ScaledObject",
+        "lectern-session-logger",
+        lambda d: d["spec"].update(triggers=[]),
+    ),
+    "secretTargetRef without key": (
+        "TriggerAuthentication",
+        "lectern-rabbitmq",
+        lambda d: d["spec"]["secretTargetRef"][0].pop("key"),
+    ),
+}
 
 
 @pytest.mark.parametrize("case", KEDA_BREAKS.values(), ids=KEDA_BREAKS.keys())
@@ -164,48 +210,86 @@ def _drop_object(kind: str, name: str) -> Callable[[list[Doc]], None]:
 
 RULE_BREAKS: dict[str, Callable[[list[Doc]], None]] = {
     "lectern-gateway: selector does not match": _edit(
-        "Deployment", "lectern-gateway", lambda d: d["spec"]["selector"]["matchLabels"].update(app="gw"),
+        "Deployment",
+        "lectern-gateway",
+        lambda d: d["spec"]["selector"]["matchLabels"].update(app="gw"),
     ),
     "lectern-indexer: no readinessProbe": _edit(
-        "Deployment", "lectern-indexer", lambda d: _container(d).pop("readinessProbe"),
+        "Deployment",
+        "lectern-indexer",
+        lambda d: _container(d).pop("readinessProbe"),
     ),
     "livenessProbe uses port web": _edit(
-        "Deployment", "lectern-gateway", lambda d: _container(d)["livenessProbe"]["httpGet"].update(port="web"),
+        "Deployment",
+        "lectern-gateway",
+        lambda d: _container(d)["livenessProbe"]["httpGet"].update(port="web"),
     ),
     "resources need cpu and memory": _edit(
-        "Deployment", "lectern-session-logger", lambda d: _container(d)["resources"].pop("limits"),
+        "Deployment",
+        "lectern-session-logger",
+        lambda d: _container(d)["resources"].pop("limits"),
     ),
     "pods may run as root": _edit(
-        "Deployment", "lectern-indexer", lambda d: d["spec"]["template"]["spec"]["securityContext"].pop("runAsNonRoot"),
+        "Deployment",
+        "lectern-indexer",
+        lambda d: d["spec"]["template"]["spec"]["securityContext"].pop("runAsNonRoot"),
     ),
     "lectern/rabbit-url, which is not defined": _edit(
-        "Deployment", "lectern-gateway", lambda d: _container(d)["env"][3]["valueFrom"]["secretKeyRef"].update(key="rabbit-url"),
+        "Deployment",
+        "lectern-gateway",
+        lambda d: _container(d)["env"][3]["valueFrom"]["secretKeyRef"].update(key="rabbit-url"),
     ),
     "Service lectern-indexer-metrics: selects no": _edit(
-        "Service", "lectern-indexer-metrics", lambda d: d["spec"]["selector"].update(app="indexer"),
+        "Service",
+        "lectern-indexer-metrics",
+        lambda d: d["spec"]["selector"].update(app="indexer"),
     ),
-    "lectern-session-logger: no PodDisruptionBudget": _drop_object("PodDisruptionBudget", "lectern-session-logger"),
+    "lectern-session-logger: no PodDisruptionBudget": _drop_object(
+        "PodDisruptionBudget", "lectern-session-logger"
+    ),
     "scale target lectern-worker is not a Deployment": _edit(
-        "ScaledObject", "lectern-indexer", lambda d: d["spec"]["scaleTargetRef"].update(name="lectern-worker"),
+        "ScaledObject",
+        "lectern-indexer",
+        lambda d: d["spec"]["scaleTargetRef"].update(name="lectern-worker"),
     ),
-    "lectern-indexer: KEDA triggers on": _edit("ScaledObject", "lectern-indexer", lambda d: d["spec"]["triggers"].pop()),
-    "not ['indexer.commands.0'": _edit("ConfigMap", "lectern", lambda d: d["data"].update(INDEXER_SHARDS="8")),
+    "lectern-indexer: KEDA triggers on": _edit(
+        "ScaledObject", "lectern-indexer", lambda d: d["spec"]["triggers"].pop()
+    ),
+    "not ['indexer.commands.0'": _edit(
+        "ConfigMap", "lectern", lambda d: d["data"].update(INDEXER_SHARDS="8")
+    ),
     "maxReplicaCount 4 > INDEXER_SHARDS 2": _edit(
-        "ConfigMap", "lectern", lambda d: d["data"].update(INDEXER_SHARDS="2"),
+        "ConfigMap",
+        "lectern",
+        lambda d: d["data"].update(INDEXER_SHARDS="2"),
     ),
-    "lectern-session-logger: KEDA triggers on": _drop_object("ScaledObject", "lectern-session-logger"),
+    "lectern-session-logger: KEDA triggers on": _drop_object(
+        "ScaledObject", "lectern-session-logger"
+    ),
     "is not a TriggerAuthentication": _drop_object("TriggerAuthentication", "lectern-rabbitmq"),
-    "lectern-gateway: no HorizontalPodAutoscaler": _drop_object("HorizontalPodAutoscaler", "lectern-gateway"),
+    "lectern-gateway: no HorizontalPodAutoscaler": _drop_object(
+        "HorizontalPodAutoscaler", "lectern-gateway"
+    ),
     "prometheus.io annotations": _edit(
-        "Deployment", "lectern-indexer", lambda d: d["spec"]["template"]["metadata"]["annotations"].update({"prometheus.io/port": "9999"}),
+        "Deployment",
+        "lectern-indexer",
+        lambda d: d["spec"]["template"]["metadata"]["annotations"].update(
+            {"prometheus.io/port": "9999"}
+        ),
     ),
     "terminationGracePeriodSeconds 40 <= SHUTDOWN_GRACE_S": _edit(
-        "Deployment", "lectern-indexer", lambda d: d["spec"]["template"]["spec"].update(terminationGracePeriodSeconds=40),
+        "Deployment",
+        "lectern-indexer",
+        lambda d: d["spec"]["template"]["spec"].update(terminationGracePeriodSeconds=40),
     ),
     "RABBITMQ_URL uses guest or trust": _edit(
-        "Deployment", "lectern-session-logger", lambda d: _container(d)["env"].append({"name": "RABBITMQ_URL", "value": "amqp://guest:guest@rabbitmq/"}),
+        "Deployment",
+        "lectern-session-logger",
+        lambda d: _container(d)["env"].append(
+            {"name": "RABBITMQ_URL", "value": "amqp://guest:guest@rabbitmq/"}
+        ),
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize(("expected", "mutate"), RULE_BREAKS.items(), ids=RULE_BREAKS.keys())
@@ -223,4 +307,6 @@ def test_a_round_tripped_copy_still_validates(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump_all([doc for _, doc in OBJECTS]))
     reloaded = load_documents(path)
     assert manifest_problems(reloaded) == []
-    assert all(kubernetes_errors(d, latest_version()) is None for d in reloaded if d["kind"] not in SCHEMAS)
+    assert all(
+        kubernetes_errors(d, latest_version()) is None for d in reloaded if d["kind"] not in SCHEMAS
+    )
