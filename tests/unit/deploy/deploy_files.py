@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,10 +29,23 @@ def venv_tool(name: str) -> Path:
     return path
 
 
+OFFLINE_ENV = {
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "NO_PROXY": "",
+}
+"""Proxies on the closed discard port: a tool that tried to download (a schema) would fail."""
+
+
 def run_tool(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """Run a local binary (no network), capturing its output as text."""
+    """Run a local binary offline (:data:`OFFLINE_ENV`), capturing its output as text."""
     return subprocess.run(
-        [str(arg) for arg in args], capture_output=True, text=True, timeout=120, check=False
+        [str(arg) for arg in args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **OFFLINE_ENV},
     )
 
 
