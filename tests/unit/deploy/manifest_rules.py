@@ -164,6 +164,13 @@ def _scaling(docs: list[Doc], deployments: dict[str, Doc]) -> list[str]:
                 problems.append(
                     f"TriggerAuthentication {auth_name}: {ref['name']}/{ref['key']} is not defined"
                 )
+    return problems + _keda_queues(docs)
+
+
+def _keda_queues(docs: list[Doc]) -> list[str]:
+    """One KEDA trigger per Lectern work queue of ``lectern.topology``, authenticated."""
+    problems = []
+    auths, scaled = _named(docs, "TriggerAuthentication"), _named(docs, "ScaledObject")
     shards = int(
         _named(docs, "ConfigMap").get("lectern", {}).get("data", {}).get("INDEXER_SHARDS", 0)
     )
