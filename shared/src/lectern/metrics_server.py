@@ -196,7 +196,7 @@ class ServiceMetrics:
         if self.sampler is not None:
             await self.sampler.stop()
         if self.server is not None:
-            self.server.stop()
+            await asyncio.to_thread(self.server.stop)  # waits for the serving loop to end
 
 
 class _QueueProvider(RabbitMetricsSettingsProvider):
