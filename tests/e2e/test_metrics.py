@@ -52,6 +52,27 @@ def total(samples: Samples, name: str, prefix: str = "", **labels: str) -> float
     )
 
 
+EXCERPT = (
+    "lectern_gateway_rpc_duration_seconds_count",
+    "lectern_indexer_received_processed_messages_total",
+    "lectern_indexer_ingest_lag_seconds_sum",
+    "lectern_indexer_embedding_batch_size_sum",
+    "lectern_indexer_qdrant_request_duration_seconds_count",
+    "lectern_session_logger_events_persisted_total",
+    "lectern_session_logger_received_processed_messages_total",
+    "lectern_queue_messages_ready",
+)
+
+
+def _print_excerpt(scraped: dict[str, Samples]) -> None:
+    """Print the main series after the traffic (``pytest -s`` shows them)."""
+    for where, samples in scraped.items():
+        for (name, labels), value in sorted(samples.items(), key=lambda item: str(item[0])):
+            if name in EXCERPT:
+                shown = ",".join(f'{k}="{v}"' for k, v in sorted(labels) if k != "app_name")
+                print(f"{where}: {name}{{{shown}}} {value:g}")
+
+
 @pytest.fixture
 def metered(tmp_path: Path) -> Iterator[tuple[Stack, dict[str, str]]]:
     """The three services, the indexer and session-logger each on a metrics port.
@@ -159,6 +180,8 @@ def test_metrics_move_with_traffic(metered: tuple[Stack, dict[str, str]]) -> Non
     )
     after = {"gateway": scrape(gateway_url), "indexer": scrape(indexer_url)}
     after["logger"] = scrape(logger_url)
+
+    _print_excerpt(after)
 
     def moved(where: str, name: str, prefix: str = "", **labels: str) -> float:
         return total(after[where], name, prefix, **labels) - total(
