@@ -1,4 +1,4 @@
-"""Prometheus plumbing of the consumer services: an HTTP port, queue depths, FastStream.
+"""Prometheus plumbing of the consumer services: an HTTP port and queue depths.
 
 - :class:`MetricsServer` serves the default ``prometheus_client`` registry on
   ``METRICS_HOST:METRICS_PORT`` from a daemon thread (``prometheus_client``'s own
@@ -7,10 +7,8 @@
   ``QUEUE_DEPTH_INTERVAL_S`` on a connection of its own and sets
   ``lectern_queue_messages_ready`` / ``lectern_queue_consumers``; a broker hiccup is a
   warning and a counted failure, never a crash.
-- :func:`rabbit_prometheus_middleware` is FastStream's ``RabbitPrometheusMiddleware``
-  with the ``handler`` label set to the consumed queue's name (FastStream labels by
-  ``<exchange>.<routing key>``, which for sharded commands names the route, not the
-  queue).
+
+Per-queue message metrics come from FastStream (:mod:`lectern.message_metrics`).
 
 No business logic here: which queues and which port is the service's choice.
 """
@@ -20,23 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aio_pika
 from aio_pika.abc import AbstractConnection
-from faststream.prometheus.manager import MetricsManager
-from faststream.prometheus.middleware import BasePrometheusMiddleware
-from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
-from faststream.rabbit.prometheus.provider import RabbitMetricsSettingsProvider
-from prometheus_client import REGISTRY, Counter, Gauge, start_http_server
+from prometheus_client import Counter, Gauge, start_http_server
 
 from lectern.logging import get_logger
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
-
-    from faststream.message import StreamMessage
-    from faststream.prometheus import ConsumeAttrs
 
 log = get_logger(__name__)
 
@@ -197,65 +188,3 @@ class ServiceMetrics:
             await self.sampler.stop()
         if self.server is not None:
             await asyncio.to_thread(self.server.stop)  # waits for the serving loop to end
-
-
-class _QueueProvider(RabbitMetricsSettingsProvider):
-    """Labels consumed messages by the subscriber's queue name."""
-
-    __slots__ = ("queue",)
-
-    def __init__(self, queue: str | None) -> None:
-        super().__init__()
-        self.queue = queue
-
-    def get_consume_attrs_from_message(self, msg: StreamMessage[Any]) -> ConsumeAttrs:
-        attrs = super().get_consume_attrs_from_message(msg)
-        if self.queue:
-            attrs["destination_name"] = self.queue
-        return attrs
-
-
-class _QueuePrometheusMiddleware(RabbitPrometheusMiddleware):
-    def __call__(self, msg: Any, /, *, context: Any) -> Any:
-        handler = context.get_local("handler_")
-        queue = getattr(getattr(handler, "queue", None), "name", None)
-        return BasePrometheusMiddleware(
-            msg,
-            metrics_manager=self._metrics_manager,
-            settings_provider_factory=lambda _: _QueueProvider(queue),
-            context=context,
-            custom_labels=dict(self._static_labels),
-        )
-
-
-def rabbit_prometheus_middleware(prefix: str) -> RabbitPrometheusMiddleware:
-    """FastStream's Prometheus middleware on the default registry, labelled by queue.
-
-    Families (``<prefix>_``): ``received_messages_total``,
-    ``received_messages_size_bytes``, ``received_messages_in_process``,
-    ``received_processed_messages_total`` (``status``: acked, nacked, rejected, skipped,
-    error), ``received_processed_messages_duration_seconds`` (handler latency),
-    ``received_processed_messages_exceptions_total``, ``published_messages_*``; the
-    ``handler`` label is the queue name.
-
-    Args:
-        prefix: metric name prefix, e.g. ``lectern_indexer``.
-
-    Returns:
-        The middleware, for ``broker.add_middleware``.
-    """
-    return _QueuePrometheusMiddleware(registry=REGISTRY, app_name=prefix, metrics_prefix=prefix)
-
-
-def consumer_metrics(prefix: str) -> MetricsManager:
-    """The same families as :func:`rabbit_prometheus_middleware`, for a raw aio-pika consumer.
-
-    Args:
-        prefix: the service's metric prefix (the metrics are shared, not duplicated).
-
-    Returns:
-        FastStream's metrics manager (``add_received_message``,
-        ``add_received_processed_message``, ``observe_received_processed_message_duration``).
-    """
-    middleware = rabbit_prometheus_middleware(prefix)
-    return middleware._metrics_manager

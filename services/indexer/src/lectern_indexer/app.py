@@ -19,7 +19,7 @@ from lectern import topology
 from lectern.broker import FASTSTREAM_LOGGER, create_broker, declare_topology
 from lectern.contracts import PingResponse, RpcError, SearchResponse, SentenceScoreResponse
 from lectern.logging import get_logger
-from lectern.metrics_server import rabbit_prometheus_middleware
+from lectern.message_metrics import rabbit_prometheus_middleware
 from lectern_indexer.chunking import Chunker, WordPieceCounter
 from lectern_indexer.consumers import CommandConsumer, answer_rpc
 from lectern_indexer.embedding import Embedder, FastembedEmbedder

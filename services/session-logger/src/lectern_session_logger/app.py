@@ -25,7 +25,7 @@ from faststream.rabbit.message import RabbitMessage
 from lectern import topology
 from lectern.broker import create_broker, declare_topology
 from lectern.logging import get_logger
-from lectern.metrics_server import rabbit_prometheus_middleware
+from lectern.message_metrics import rabbit_prometheus_middleware
 from lectern_session_logger.batching import Batcher
 from lectern_session_logger.consumer import EventConsumer
 from lectern_session_logger.db import create_pool

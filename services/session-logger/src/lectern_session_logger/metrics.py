@@ -17,7 +17,8 @@ from faststream.prometheus.types import ProcessingStatus
 from prometheus_client import Counter, Gauge, Histogram
 
 from lectern import topology
-from lectern.metrics_server import ServiceMetrics, consumer_metrics
+from lectern.message_metrics import consumer_metrics
+from lectern.metrics_server import ServiceMetrics
 
 if TYPE_CHECKING:
     from lectern_session_logger.events import StoredEvent
