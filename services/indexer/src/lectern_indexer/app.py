@@ -107,7 +107,7 @@ class IndexerRuntime:
         await self.broker.connect()
 
     async def declare(self) -> None:
-        """Declare the topology and retry queues, then let commands through.
+        """Declare the topology and retry queues, let commands through, serve metrics.
 
         Commands wait for this step, so events are only published once
         ``lectern.events`` and its bindings exist.
