@@ -6,7 +6,7 @@ process helpers of the fault harness (:class:`tests.faults.harness.ServiceGroup`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +34,14 @@ class Stack:
 
 
 @contextmanager
-def running_stack(base: Path) -> Iterator[Stack]:
+def running_stack(
+    base: Path, per_service: Mapping[str, Mapping[str, str]] | None = None
+) -> Iterator[Stack]:
     """Run gateway, indexer and session-logger on a fresh vhost, database and store.
 
     Args:
         base: a folder for the Qdrant store and the service logs.
+        per_service: extra variables of one service by name, e.g. its ``METRICS_PORT``.
     """
     vhost, amqp_url = make_vhost()
     database, database_url = make_database()
@@ -51,7 +54,7 @@ def running_stack(base: Path) -> Iterator[Stack]:
     group = ServiceGroup(base / "logs")
     try:
         for name in SERVICE_NAMES:
-            group.start(name, env)
+            group.start(name, {**env, **(per_service or {}).get(name, {})})
         group["gateway"].wait_http_ok(
             "/health/dependencies", timeout=180, accept=lambda body: body["all_up"]
         )

@@ -39,3 +39,21 @@ class BaseServiceSettings(BaseSettings):
     shutdown_grace_s: float = Field(default=20.0, gt=0, le=300)
     lectern_failpoints: str = ""
     indexer_shards: int = Field(default=4, ge=1, le=64)
+
+
+class ConsumerServiceSettings(BaseServiceSettings):
+    """Settings of a service without an HTTP API of its own (indexer, session-logger).
+
+    Attributes:
+        metrics_port: port of the Prometheus ``/metrics`` endpoint (``METRICS_PORT``);
+            unset: no metrics port (the Procfile, ``.env.example`` and the deployment
+            files set 9101 for the indexer and 9102 for the session-logger).
+        metrics_host: address the metrics port binds (``METRICS_HOST``), all interfaces
+            by default so a scraper on the pod network reaches it.
+        queue_depth_interval_s: seconds between queue-depth samples
+            (``QUEUE_DEPTH_INTERVAL_S``), taken only while the metrics port is on.
+    """
+
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "0.0.0.0"
+    queue_depth_interval_s: float = Field(default=15.0, ge=0.1, le=3600)

@@ -25,6 +25,7 @@ from lectern_gateway.errors import (
     ServiceUnavailableError,
     UpstreamTimeoutError,
 )
+from lectern_gateway.rpc_metrics import observe_rpc
 from lectern_gateway.settings import GatewaySettings
 
 log = get_logger(__name__)
@@ -128,8 +129,10 @@ class Backends:
             GatewayError: the service answered with an error reply.
         """
         queue = SERVICE_QUEUES[service]
+        body = request.model_dump_json().encode()
         try:
-            raw = await self.rpc.call(queue, request.model_dump_json().encode(), timeout=timeout)
+            with observe_rpc(service, str(getattr(request, "kind", type(request).__name__))):
+                raw = await self.rpc.call(queue, body, timeout=timeout)
         except BrokerUnavailableError as exc:
             log.warning("rpc.broker_unavailable", service=service, error=repr(exc))
             raise ServiceUnavailableError("message broker unavailable") from exc

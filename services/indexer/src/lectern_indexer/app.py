@@ -19,10 +19,12 @@ from lectern import topology
 from lectern.broker import FASTSTREAM_LOGGER, create_broker, declare_topology
 from lectern.contracts import PingResponse, RpcError, SearchResponse, SentenceScoreResponse
 from lectern.logging import get_logger
+from lectern.message_metrics import rabbit_prometheus_middleware
 from lectern_indexer.chunking import Chunker, WordPieceCounter
 from lectern_indexer.consumers import CommandConsumer, answer_rpc
 from lectern_indexer.embedding import Embedder, FastembedEmbedder
 from lectern_indexer.handling import HandlingRecorder
+from lectern_indexer.metrics import indexer_metrics, instrument_store
 from lectern_indexer.service import IndexerService, SearchSettings
 from lectern_indexer.settings import IndexerSettings
 from lectern_indexer.stores import create_store
@@ -59,7 +61,9 @@ class IndexerRuntime:
         self.broker: RabbitBroker = create_broker(
             str(settings.rabbitmq_url), graceful_timeout=settings.shutdown_grace_s
         )
-        self.store = store or create_store(settings)
+        self.broker.add_middleware(rabbit_prometheus_middleware("lectern_indexer"))
+        self.metrics = indexer_metrics(settings)
+        self.store = instrument_store(store or create_store(settings))
         self.embedder = embedder or FastembedEmbedder(
             settings.embedding_model_path,
             settings.sparse_model_path,
@@ -103,7 +107,7 @@ class IndexerRuntime:
         await self.broker.connect()
 
     async def declare(self) -> None:
-        """Declare the topology and retry queues, then let commands through.
+        """Declare the topology and retry queues, let commands through, serve metrics.
 
         Commands wait for this step, so events are only published once
         ``lectern.events`` and its bindings exist.
@@ -112,6 +116,7 @@ class IndexerRuntime:
             str(self.settings.rabbitmq_url), indexer_shards=self.settings.indexer_shards
         )
         self._topology_ready.set()
+        await self.metrics.start()
         log.info(
             "indexer.ready",
             store=self.store.kind,
@@ -122,6 +127,7 @@ class IndexerRuntime:
         """Close the store and the embedding workers (after the broker stopped)."""
         await self.store.close()
         await self.embedder.close()
+        await self.metrics.stop()
         log.info("indexer.stopped")
 
     def _register_subscribers(self) -> None:

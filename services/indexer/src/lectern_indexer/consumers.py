@@ -41,6 +41,7 @@ from lectern.retry import schedule_retry
 from lectern_indexer.commands import Command, InvalidCommandError, parse_command, parse_rpc
 from lectern_indexer.errors import InvalidDocumentError, InvalidRequestError, StoreUnavailableError
 from lectern_indexer.handling import HandlingRecorder
+from lectern_indexer.metrics import COMMANDS, DEAD_LETTERED, RETRIES, observe_ingest
 from lectern_indexer.sentence_scoring import score_sentences
 from lectern_indexer.service import IndexerService
 
@@ -134,6 +135,7 @@ class CommandConsumer:
                 points=deleted.deleted_points,
                 superseded=deleted.superseded,
             )
+            COMMANDS.labels("delete", "superseded" if deleted.superseded else "deleted").inc()
             return DocumentDeleted(
                 document_id=command.document_id,
                 deleted_points=deleted.deleted_points,
@@ -141,6 +143,7 @@ class CommandConsumer:
                 correlation_id=correlation_id,
             )
         result = await self.service.ingest(command)
+        observe_ingest(command, unchanged=result.unchanged, superseded=result.superseded)
         log.info(
             "document.indexed",
             document_id=result.document_id,
@@ -162,6 +165,7 @@ class CommandConsumer:
     async def _dead_letter(self, message: RabbitMessage, failed: DocumentIndexingFailed) -> None:
         await publish_event(self.broker, failed)
         await message.reject(requeue=False)
+        DEAD_LETTERED.labels(self.work_queue).inc()
 
     async def _retry(
         self,
@@ -182,6 +186,7 @@ class CommandConsumer:
         )
         if scheduled:
             await message.ack()
+            RETRIES.labels(self.work_queue).inc()
             return
         failed = DocumentIndexingFailed(
             document_id=document_id,

@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 from fastembed import SparseTextEmbedding, TextEmbedding
 
+from lectern_indexer.metrics import embedding_batch
+
 DENSE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 SPARSE_MODEL = "Qdrant/bm25"
 DENSE_DIMENSIONS = 384
@@ -144,16 +146,19 @@ class FastembedEmbedder:
             raise RuntimeError("FastembedEmbedder.load() was not awaited")
         return self._dense, self._sparse
 
+    @embedding_batch("documents")
     def _embed_batch(self, texts: list[str]) -> list[Embedding]:
         dense_model, sparse_model = self._require()
         dense = list(dense_model.embed(texts, batch_size=len(texts)))
         sparse = list(sparse_model.embed(texts, batch_size=len(texts)))
         return [_embedding(d, s) for d, s in zip(dense, sparse, strict=True)]
 
+    @embedding_batch("sentences")
     def _embed_dense(self, texts: list[str]) -> list[list[float]]:
         dense_model, _ = self._require()
         return [[float(x) for x in v] for v in dense_model.embed(texts, batch_size=len(texts))]
 
+    @embedding_batch("queries")
     def _embed_query(self, text: str) -> Embedding:
         dense_model, sparse_model = self._require()
         dense = next(iter(dense_model.query_embed(text)))

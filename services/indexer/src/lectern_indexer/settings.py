@@ -11,11 +11,11 @@ from pathlib import Path
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
 from lectern.contracts import FusionMethod
-from lectern.settings import BaseServiceSettings
+from lectern.settings import ConsumerServiceSettings
 from lectern_indexer.fusion import DEFAULT_FUSION, FusionConfig
 
 
-class IndexerSettings(BaseServiceSettings):
+class IndexerSettings(ConsumerServiceSettings):
     """Settings of the indexer service.
 
     Attributes:

@@ -25,11 +25,13 @@ from faststream.rabbit.message import RabbitMessage
 from lectern import topology
 from lectern.broker import create_broker, declare_topology
 from lectern.logging import get_logger
+from lectern.message_metrics import rabbit_prometheus_middleware
 from lectern_session_logger.batching import Batcher
 from lectern_session_logger.consumer import EventConsumer
 from lectern_session_logger.db import create_pool
 from lectern_session_logger.events import StoredEvent
 from lectern_session_logger.maintenance import maintenance_loop, maintenance_once
+from lectern_session_logger.metrics import PREFIX, session_logger_metrics
 from lectern_session_logger.read_store import ReadStore
 from lectern_session_logger.rpc_server import ReadServer
 from lectern_session_logger.settings import SessionLoggerSettings
@@ -59,6 +61,7 @@ def create_app(settings: SessionLoggerSettings) -> FastStream:
         log_level=logging.DEBUG,  # FastStream's per-message "Received"/"Processed" lines
         apply_types=False,  # handlers take the message itself (see `whole_message`)
     )
+    broker.add_middleware(rabbit_prometheus_middleware(PREFIX))
     runtime = Runtime()
     register_rpc(broker, settings, runtime)
 
@@ -119,13 +122,16 @@ async def lifespan(
     await maintenance_once(pool, settings, repository.forget_days)
     upkeep = asyncio.create_task(maintenance_loop(pool, settings, repository.forget_days))
     batcher.start()
+    metrics = session_logger_metrics(settings)
     try:
         await broker.connect()
         await declare_topology(str(settings.rabbitmq_url), indexer_shards=settings.indexer_shards)
         await consumer.start()
+        await metrics.start()
         log.info("session_logger.started", batch_size=settings.batch_size)
         yield
     finally:
+        await metrics.stop()
         await consumer.stop(settings.shutdown_grace_s)
         await batcher.close()
         upkeep.cancel()

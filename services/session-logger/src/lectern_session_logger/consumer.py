@@ -28,6 +28,7 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
+from faststream.prometheus.types import ProcessingStatus
 
 from lectern import failpoints, topology
 from lectern.logging import bind_correlation_id, get_logger
@@ -35,7 +36,7 @@ from lectern_session_logger.acks import AckCoalescer
 from lectern_session_logger.batching import Batcher, BatcherClosedError
 from lectern_session_logger.errors import InvalidEventError
 from lectern_session_logger.events import StoredEvent, parse_event
-from lectern_session_logger.metrics import DEAD_LETTERED
+from lectern_session_logger.metrics import DEAD_LETTERED, EVENTS_QUEUE
 from lectern_session_logger.writer import Rejection
 
 log = get_logger(__name__)
@@ -128,21 +129,26 @@ class EventConsumer:
         acks = self._coalescer(message)
         tag = message.delivery_tag
         assert tag is not None  # consumed (not basic.get) messages always carry one
+        started = EVENTS_QUEUE.received(len(message.body))
         try:
-            await self._accept(message, acks, tag)
+            await self._accept(message, acks, tag, started)
         except Exception:  # a bug: never leave a tag unsettled, it would block the acks
             log.exception("event.handler_failed", message_id=message.message_id)
             with contextlib.suppress(Exception):
                 await message.nack(requeue=True)  # counts towards the delivery limit
             acks.settle(tag)
+            EVENTS_QUEUE.settled(started, ProcessingStatus.nacked)
 
-    async def _accept(self, message: AbstractIncomingMessage, acks: AckCoalescer, tag: int) -> None:
+    async def _accept(
+        self, message: AbstractIncomingMessage, acks: AckCoalescer, tag: int, started: float
+    ) -> None:
         try:
             event = parse_event(message.body)
         except InvalidEventError as exc:
             DEAD_LETTERED.labels("invalid").inc()
             await self._dead_letter(message, str(exc))
             acks.settle(tag)
+            EVENTS_QUEUE.settled(started, ProcessingStatus.rejected)
             return
         failpoints.raise_if("session-logger.poison", str(event.event_id))
         try:
@@ -150,12 +156,13 @@ class EventConsumer:
         except BatcherClosedError:
             return  # shutting down: RabbitMQ redelivers it
         self._pending.add(future)
-        future.add_done_callback(functools.partial(self._on_stored, message, acks))
+        future.add_done_callback(functools.partial(self._on_stored, message, acks, started))
 
     def _on_stored(
         self,
         message: AbstractIncomingMessage,
         acks: AckCoalescer,
+        started: float,
         future: asyncio.Future[Rejection],
     ) -> None:
         """Settle a delivery once its batch is committed (or dead-letter it)."""
@@ -166,8 +173,10 @@ class EventConsumer:
         assert message.delivery_tag is not None
         if rejection is None:
             acks.settle(message.delivery_tag)
+            EVENTS_QUEUE.settled(started, ProcessingStatus.acked)
             return
         DEAD_LETTERED.labels("rejected_by_store").inc()
+        EVENTS_QUEUE.settled(started, ProcessingStatus.rejected)
         task = asyncio.create_task(self._dead_letter(message, rejection))
         task.add_done_callback(lambda _: acks.settle(message.delivery_tag or 0))
         self._dead_letters.add(task)

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from lectern.settings import BaseServiceSettings
+from lectern.settings import ConsumerServiceSettings
 
 RETENTION_CHOICES = frozenset({30, 90, 365})
 """Allowed values of ``RETENTION_DAYS`` (a month, a quarter, a year)."""
@@ -23,7 +23,7 @@ workspace is installed editable, also in the Docker image); set ``MIGRATIONS_DIR
 otherwise."""
 
 
-class SessionLoggerSettings(BaseServiceSettings):
+class SessionLoggerSettings(ConsumerServiceSettings):
     """Settings of the session-logger service.
 
     Attributes:

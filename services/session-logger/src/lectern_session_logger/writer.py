@@ -31,7 +31,7 @@ from lectern import failpoints
 from lectern.logging import get_logger
 from lectern_session_logger.db import Failure, classify, describe_sqlstate, sqlstate_of
 from lectern_session_logger.events import StoredEvent
-from lectern_session_logger.metrics import WRITE_FAILURES, WRITES_BLOCKED
+from lectern_session_logger.metrics import WRITE_FAILURES, WRITES_BLOCKED, timed_write
 from lectern_session_logger.store import EventRepository
 
 log = get_logger(__name__)
@@ -118,7 +118,8 @@ class ResilientWriter:
         attempt = 0
         while True:
             try:
-                inserted = await self._repository.write_batch(events)
+                with timed_write(events):
+                    inserted = await self._repository.write_batch(events)
             except Exception as exc:
                 failure = classify(exc)
                 WRITE_FAILURES.labels(failure.value, sqlstate_of(exc) or "none").inc()
