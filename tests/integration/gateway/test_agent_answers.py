@@ -70,7 +70,8 @@ async def test_agent_stops_searching_at_its_step_limit(
     assert json.loads(assistant["tool_calls"][0]["function"]["arguments"]) == {
         "query": "What is Fuel?"
     }
-    assert tool["role"] == "tool" and tool["tool_call_id"] == "call_0"
+    assert tool["role"] == "tool"
+    assert tool["tool_call_id"] == "call_0"
     # Citations map over the chunks of every step, numbered in order of first appearance.
     numbering = _first_seen(steps)
     assert len(numbering) == 3
@@ -102,7 +103,8 @@ async def test_streamed_agent_sends_a_step_event_per_search(
     assert set(names[2:-2]) == {"token"}
     assert names[-2:] == ["citations", "done"]
     step = events[1][1]
-    assert step["origin"] == "tool" and step["query"] == "What is Fuel?"
+    assert step["origin"] == "tool"
+    assert step["query"] == "What is Fuel?"
     assert [h["number"] for h in step["hits"]] == [2]
     assert [h["hit"]["chunk_id"] for h in step["hits"]] == step["chunk_ids"]
     text = "".join(data["text"] for name, data in events if name == "token")

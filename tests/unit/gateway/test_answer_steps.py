@@ -116,7 +116,8 @@ def test_search_arguments_are_parsed_and_checked():
     arguments = {"query": " fuel ", "filter": {"sources": ["a"]}, "collections": ["docs"]}
     query, found, collections = parse_search_arguments(json.dumps(arguments))
     assert query == "fuel"
-    assert found is not None and found.sources == ["a"]
+    assert found is not None
+    assert found.sources == ["a"]
     assert collections == ["docs"]
     assert parse_search_arguments('{"query": "x"}') == ("x", None, None)
 
