@@ -233,7 +233,7 @@ class AnswerStep(BaseModel):
         chunk_ids: the chunks it found, best first.
         latency_ms: the search's round trip through the indexer, milliseconds.
         error: why the search gave nothing (``invalid_arguments``,
-            ``indexer_unavailable``, ``indexer_timeout``, ``too_many_calls``), else ``None``.
+            ``indexer_unavailable``, ``indexer_timeout``, ``search_failed``), else ``None``.
     """
 
     origin: Literal["question", "tool"] = "tool"
