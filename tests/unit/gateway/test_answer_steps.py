@@ -1,18 +1,26 @@
-"""Pure pieces of agentic and conversational answers: numbering, carried terms, tool args."""
+"""Agentic and conversational answers without I/O: numbering, carried terms, tool args, the
+agent loop (a scripted LLM and fake backends at the adapter seam)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import BaseModel
+from tests.unit.gateway.test_api import FakeBackends
 
-from lectern.contracts import SearchHit
+from lectern.contracts import Message, SearchHit, SearchRequest, SearchResponse
+from lectern_gateway.answers.agent import Agent
 from lectern_gateway.answers.conversation import Turn, carry_terms, message_turns, turn_of
+from lectern_gateway.answers.llm import ToolCall, Usage
 from lectern_gateway.answers.pool import HitPool
 from lectern_gateway.answers.search_tool import parse_search_arguments
 from lectern_gateway.answers.sentences import STOP_WORDS, stem, terms, words
+from lectern_gateway.settings import GatewaySettings
 
 
 def _hit(chunk_id: str) -> SearchHit:
@@ -138,3 +146,66 @@ def test_search_arguments_are_parsed_and_checked():
 def test_bad_search_arguments_are_refused(arguments: str):
     with pytest.raises(ValueError):
         parse_search_arguments(arguments)
+
+
+class ScriptedLlm:
+    """An :class:`LlmClient` stand-in: each tool round and final answer from a script."""
+
+    timeout_s = 5.0
+
+    def __init__(self, rounds: list[tuple[str, list[ToolCall]]], final: str) -> None:
+        self.rounds = rounds
+        self.final = final
+        self.calls: list[str] = []
+
+    async def tool_round(self, messages: Any, tools: Any, usage: Usage, on_text: Any) -> Any:
+        self.calls.append("tools")
+        text, calls = self.rounds.pop(0)
+        if text:
+            await on_text(text)
+        return calls
+
+    async def stream(self, messages: Any, usage: Usage) -> AsyncIterator[str]:
+        self.calls.append("final")
+        yield self.final
+
+
+def _search_reply(service: str, request: Message) -> BaseModel:
+    assert isinstance(request, SearchRequest)
+    return SearchResponse(hits=[_hit(f"found-{request.query}")], latency_ms=1.0)
+
+
+async def _run_agent(llm: ScriptedLlm, max_steps: int) -> Agent:
+    backends = FakeBackends(GatewaySettings(agent_max_steps=max_steps))
+    backends.reply = _search_reply
+
+    async def ignore(*_: object) -> None:
+        return None
+
+    pool = HitPool([_hit("question-hit")])
+    agent = Agent(backends, llm, "q", pool, (1, None, None), "r", ignore, ignore)  # type: ignore[arg-type]
+    await agent.run()
+    return agent
+
+
+async def test_text_before_a_tool_call_does_not_end_the_agent():
+    call = ToolCall(id="c1", name="search", arguments='{"query": "more"}')
+    llm = ScriptedLlm([("Let me look. ", [call]), ("", [])], final="Found [2].")
+    agent = await _run_agent(llm, max_steps=3)
+    assert llm.calls == ["tools", "tools", "final"]
+    assert agent.cleaner.text == "Let me look. Found [2]."
+    assert agent.cleaner.cited == {2}
+    assert [s.query for s in agent.steps] == ["more"]
+    assert agent.pool.hits[1].chunk_id == "found-more"
+
+
+@given(st.integers(min_value=0, max_value=5))
+async def test_the_agent_never_exceeds_its_step_limit(max_steps: int):
+    calls = [
+        ToolCall(id=f"c{n}", name="search", arguments=f'{{"query": "q{n}"}}') for n in range(9)
+    ]
+    llm = ScriptedLlm([("", [call]) for call in calls], final="Done [1].")
+    agent = await _run_agent(llm, max_steps)
+    assert llm.calls == ["tools"] * max_steps + ["final"]
+    assert len(agent.steps) == max_steps
+    assert len(agent.pool) == 1 + max_steps

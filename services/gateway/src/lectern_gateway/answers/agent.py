@@ -103,8 +103,9 @@ class Agent:
                 self.fallback_reason = f"tools_refused_{exc.status_code}"
                 break
             if not calls:
-                if self.cleaner.text.strip():
-                    return await self._flush()
+                await self._flush()
+                if self.cleaner.text[before:].strip():
+                    return  # answered in this round (earlier rounds' text may lead it)
                 self.fallback_reason = None if round_number else "no_tool_calls"
                 break
             messages += await self._tool_messages(calls, self.cleaner.text[before:])
