@@ -221,12 +221,38 @@ class SearchCompleted(Event):
     principal: Principal = None
 
 
+class AnswerStep(BaseModel):
+    """One search an agentic answer made (``AnswerCompleted.steps``).
+
+    Attributes:
+        origin: ``question`` (the retrieval of the question itself, always first) or
+            ``tool`` (a call of the model's ``search`` tool).
+        query: the query searched.
+        filter: the metadata filter of the search, if any.
+        collections: the collections the model asked for, if any.
+        chunk_ids: the chunks it found, best first.
+        latency_ms: the search's round trip through the indexer, milliseconds.
+        error: why the search gave nothing (``invalid_arguments``,
+            ``indexer_unavailable``, ``indexer_timeout``, ``search_failed``), else ``None``.
+    """
+
+    origin: Literal["question", "tool"] = "tool"
+    query: str = Field(max_length=4096)
+    filter: MetadataFilter | None = None
+    collections: list[str] | None = None
+    chunk_ids: list[str] = Field(default_factory=list)
+    latency_ms: float = Field(default=0.0, ge=0)
+    error: str | None = None
+
+
 class AnswerCompleted(Event):
     """An answer was produced for a question, with the chunks it cites.
 
     ``answer_id`` is the id the client rates with ``FeedbackGiven``; ``generator`` is
     ``extractive`` or ``llm``; ``scorer`` how extractive sentences were ranked
-    (``dense+lexical`` or ``lexical``); ``fallback_reason`` why an LLM answer fell back.
+    (``dense+lexical`` or ``lexical``); ``fallback_reason`` why an LLM answer fell back;
+    ``steps`` the searches of an agentic answer (empty otherwise); ``search_query`` the
+    query retrieval used when it differs from ``question`` (a follow-up made standalone).
     """
 
     event_type: Literal["answer.completed"] = "answer.completed"
@@ -239,6 +265,8 @@ class AnswerCompleted(Event):
     generator: str = "extractive"
     scorer: str | None = None
     fallback_reason: str | None = None
+    steps: list[AnswerStep] = Field(default_factory=list)
+    search_query: str | None = None
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

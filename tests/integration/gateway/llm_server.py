@@ -4,7 +4,8 @@ It speaks the wire format of ``POST /v1/chat/completions`` (JSON, or server-sent
 ending in ``data: [DONE]`` when ``stream`` is true) so the gateway's real ``openai`` client
 talks to it over real HTTP. Each request takes the next :class:`Script` from the queue
 (the last one repeats): text chunks with a delay between them, a delay before the first
-byte, an HTTP status error, or a malformed chunk. It records every request body and
+byte, an HTTP status error, a malformed chunk, or tool calls (streamed as OpenAI does:
+the arguments of each call split over two deltas). It records every request body and
 whether the client went away before the reply was finished.
 """
 
@@ -35,6 +36,10 @@ class Script:
         status: an HTTP error status to answer instead (e.g. 500).
         malformed: send a chunk that is not JSON after the first text chunk.
         usage: token counts reported in the last chunk.
+        tool_calls: ``(name, arguments)`` of tool calls to send after the text chunks
+            (arguments: a dict sent as JSON, or raw text).
+        refuse_tools: an HTTP error status to answer when the request offers ``tools``
+            (a server without tool support); a request without tools is answered.
     """
 
     chunks: list[str] = field(default_factory=lambda: ["Hello."])
@@ -43,6 +48,8 @@ class Script:
     status: int | None = None
     malformed: bool = False
     usage: tuple[int, int] = (11, 7)
+    tool_calls: list[tuple[str, dict[str, Any] | str]] = field(default_factory=list)
+    refuse_tools: int | None = None
 
 
 class ServerState:
@@ -83,7 +90,15 @@ def build_app(state: ServerState) -> Litestar:
                 yield _chunk({"content": text})
                 if script.malformed and n == 0:
                     yield b"data: {this is not json\n\n"
-            yield _chunk({}, finish="stop")
+            for index, (name, arguments) in enumerate(script.tool_calls):
+                text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+                half = len(text) // 2
+                function = {"name": name, "arguments": text[:half]}
+                first = {"index": index, "id": f"call_{index}", "type": "function"}
+                yield _chunk({"tool_calls": [first | {"function": function}]})
+                rest = {"index": index, "function": {"arguments": text[half:]}}
+                yield _chunk({"tool_calls": [rest]})
+            yield _chunk({}, finish="tool_calls" if script.tool_calls else "stop")
             prompt, completion = script.usage
             usage = {
                 "prompt_tokens": prompt,
@@ -102,9 +117,10 @@ def build_app(state: ServerState) -> Litestar:
         body = await request.json()
         state.requests.append(body)
         script = state.next_script()
-        if script.status is not None:
+        status = script.refuse_tools if body.get("tools") else None
+        if script.status is not None or status is not None:
             error = {"error": {"message": "scripted failure", "type": "server_error"}}
-            return Response(error, status_code=script.status)
+            return Response(error, status_code=script.status or status or 500)
         if body.get("stream"):
             return Stream(events(script), media_type="text/event-stream")
         await asyncio.sleep(script.first_byte_delay_s)

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from lectern.contracts import (
+    AnswerStep,
     DocumentFormat,
     DocumentId,
     FusionMethod,
@@ -226,7 +227,18 @@ class AnswerBody(BaseModel):
         description="Passages to answer from instead of searching (works without the "
         "indexer): at most 20, each at most 20,000 characters, 100,000 in all.",
     )
-    session_id: SessionId | None = None
+    context_mode: Literal["replace", "augment"] = Field(
+        default="replace",
+        description="replace: answer from context only (no search); augment: context "
+        "first, then the retrieved chunks",
+    )
+    mode: Literal["answer", "agent"] = Field(
+        default="answer",
+        description="agent: the LLM may call a search tool (AGENT_MAX_STEPS rounds) first",
+    )
+    session_id: SessionId | None = Field(
+        default=None, description="follow-ups use the session's earlier answers"
+    )
     stream: bool = Field(
         default=False,
         description="answer with server-sent events (also with Accept: text/event-stream)",
@@ -254,6 +266,19 @@ class TokenUsage(BaseModel):
     completion_tokens: int = 0
 
 
+class ConversationBody(BaseModel):
+    """How a follow-up used its conversation's earlier turns.
+
+    ``method``: ``llm_rewrite`` (the LLM made the question standalone), ``carried_terms``
+    (the previous question's content terms were appended) or ``None`` (nothing done,
+    ``reason`` says why: ``session_history_unavailable``, ``rewrite_<llm reason>``).
+    """
+
+    turns: int = Field(description="earlier turns read")
+    method: Literal["llm_rewrite", "carried_terms"] | None = None
+    reason: str | None = None
+
+
 class AnswerResultBody(BaseModel):
     """An answer with numbered citations (``Not in the documents.`` when nothing matched).
 
@@ -275,6 +300,19 @@ class AnswerResultBody(BaseModel):
         default=0, description="[n] markers of the LLM that named no chunk (removed)"
     )
     usage: TokenUsage | None = None
+    query: str | None = Field(
+        default=None, description="what was searched (None when context replaced retrieval)"
+    )
+    conversation: ConversationBody | None = None
+    steps: list[AnswerStep] = Field(
+        default_factory=list, description="the searches of an agentic answer, in order"
+    )
+    agent_fallback_reason: str | None = Field(
+        default=None, description="why mode agent answered from one retrieval"
+    )
+    retrieval_fallback_reason: str | None = Field(
+        default=None, description="why context_mode augment answered from context only"
+    )
     latency_ms: float
     request_id: str
 

@@ -59,6 +59,8 @@ class GatewaySettings(BaseServiceSettings):
         llm_api_key: its API key (``LLM_API_KEY``); local servers need none.
         llm_timeout_s: seconds an LLM answer may take (``LLM_TIMEOUT_S``); past it the
             extractive answer is returned instead.
+        agent_max_steps: tool rounds an agentic answer (``mode: "agent"``) may spend on
+            the ``search`` tool before it must answer (``AGENT_MAX_STEPS``).
     """
 
     gateway_host: str = "127.0.0.1"
@@ -89,6 +91,7 @@ class GatewaySettings(BaseServiceSettings):
     llm_model: str = Field(default="gpt-4o-mini", min_length=1, max_length=256)
     llm_api_key: SecretStr = SecretStr("")
     llm_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    agent_max_steps: int = Field(default=3, ge=0, le=10)
 
     @field_validator("api_keys")
     @classmethod

@@ -41,7 +41,7 @@ class AnswerController(Controller):
             HTTP_200_OK: ResponseSpec(
                 data_container=AnswerResultBody,
                 description="The answer; with stream=true a text/event-stream of retrieval, "
-                "token, citations, done (and error) events",
+                "step (agent mode), token, citations, done (and error) events",
             )
         },
     )

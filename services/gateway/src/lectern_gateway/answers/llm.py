@@ -11,7 +11,7 @@ at no chunk is removed from the text and counted (``dropped_citations``).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,9 +19,10 @@ from typing import Any
 import openai
 from litestar import Litestar
 from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
 from lectern.contracts import SearchHit
+from lectern_gateway.answers.pool import chunk_blocks
 from lectern_gateway.settings import GatewaySettings
 
 SYSTEM_PROMPT = (
@@ -41,6 +42,15 @@ class Usage:
 
 
 @dataclass
+class ToolCall:
+    """A tool call the model asked for: ``arguments`` is its JSON text, unparsed."""
+
+    id: str
+    name: str
+    arguments: str = ""
+
+
+@dataclass
 class Completion:
     """A finished LLM reply: ``text`` with only valid ``[n]`` markers left in it.
 
@@ -57,24 +67,22 @@ class Completion:
     usage: Usage = field(default_factory=Usage)
 
 
-def build_messages(question: str, hits: Sequence[SearchHit]) -> list[ChatCompletionMessageParam]:
+def build_messages(
+    question: str, hits: Sequence[SearchHit], system: str = SYSTEM_PROMPT
+) -> list[ChatCompletionMessageParam]:
     """The chat messages: the system rules, then the numbered chunks and the question.
 
     Args:
         question: the user's question.
         hits: the chunks, numbered from 1 in the given order.
+        system: the system prompt (the agent's one offers the ``search`` tool).
 
     Returns:
         ``[{"role": "system", ...}, {"role": "user", ...}]``.
     """
-    blocks = []
-    for number, hit in enumerate(hits, start=1):
-        where = " > ".join(hit.heading_path)
-        heading = f"{hit.title} ({where})" if where else hit.title
-        blocks.append(f"[{number}] {heading}\n{hit.text}")
-    context = "\n\n".join(blocks) or "(no chunks)"
+    context = chunk_blocks(enumerate(hits, start=1))
     user = f"Context chunks:\n\n{context}\n\nQuestion: {question}"
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 def map_citations(text: str, hit_count: int) -> tuple[str, list[int], int]:
@@ -150,6 +158,51 @@ class LlmClient:
                         yield choice.delta.content
         finally:
             await stream.close()
+
+    async def tool_round(
+        self,
+        messages: list[ChatCompletionMessageParam],
+        tools: list[ChatCompletionToolParam],
+        usage: Usage,
+        on_text: Callable[[str], Awaitable[None]],
+    ) -> list[ToolCall]:
+        """One streamed chat turn with ``tools`` offered.
+
+        Text deltas go to ``on_text`` as they arrive; tool-call deltas are joined by
+        their ``index``. Token counts are added to ``usage``.
+
+        Returns:
+            The tool calls of the reply (empty when the model answered in text).
+
+        Raises:
+            openai.OpenAIError: connection, timeout, HTTP status (e.g. ``400`` from a
+                server without tool support) or a malformed chunk.
+        """
+        stream = await self._client.chat.completions.create(
+            model=self.model,
+            messages=messages,
+            tools=tools,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        calls: dict[int, ToolCall] = {}
+        try:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    usage.prompt_tokens += chunk.usage.prompt_tokens
+                    usage.completion_tokens += chunk.usage.completion_tokens
+                for choice in chunk.choices:
+                    for part in choice.delta.tool_calls or []:
+                        call = calls.setdefault(part.index, ToolCall(id="", name=""))
+                        call.id = part.id or call.id
+                        if part.function is not None:
+                            call.name = call.name or part.function.name or ""
+                            call.arguments += part.function.arguments or ""
+                    if choice.delta.content:
+                        await on_text(choice.delta.content)
+        finally:
+            await stream.close()
+        return [calls[index] for index in sorted(calls)]
 
     async def complete(self, question: str, hits: Sequence[SearchHit]) -> Completion:
         """Ask for an answer and wait for all of it.

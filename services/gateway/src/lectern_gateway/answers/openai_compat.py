@@ -1,7 +1,9 @@
 """OpenAI-compatible surface: ``GET /v1/models`` and ``POST /v1/chat/completions``.
 
 Existing OpenAI clients point their base URL at Lectern and use model ``lectern``. The
-last user message is the question (earlier messages are accepted and ignored for now).
+last user message is the question; the earlier user/assistant messages are the
+conversation (a follow-up is made standalone before retrieval, see
+:mod:`lectern_gateway.answers.conversation`).
 The reply is a ``chat.completion`` (or, with ``stream: true``, ``chat.completion.chunk``
 server-sent events ending in ``data: [DONE]``) whose text carries ``[n]`` markers.
 
@@ -27,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lectern_gateway.answers import service
 from lectern_gateway.answers.controllers import provide_llm
+from lectern_gateway.answers.conversation import Turn, message_turns
 from lectern_gateway.answers.llm import LlmClient
 from lectern_gateway.answers.streaming import events_after_retrieval
 from lectern_gateway.backends import Backends
@@ -76,6 +79,16 @@ def _question(body: ChatCompletionBody) -> AnswerBody:
         if message.role == "user" and message.content and message.content.strip():
             return AnswerBody(question=message.content)
     raise InvalidInputError("messages hold no user message with text")
+
+
+def _history(body: ChatCompletionBody) -> list[Turn]:
+    """The turns before the last user message with text (the conversation so far)."""
+    messages = [(m.role, m.content or "") for m in body.messages]
+    for index in range(len(messages) - 1, -1, -1):
+        role, content = messages[index]
+        if role == "user" and content.strip():
+            return message_turns(messages[:index])
+    return []
 
 
 async def _chunks(
@@ -135,14 +148,15 @@ class ChatCompletionsController(Controller):
     ) -> Response[Any]:
         """Answer the last user message; ``[n]`` in the text, sources in ``sources``."""
         body = _question(data)
+        history = _history(data)
         request_id = request.state.request_id
         if data.stream:
             started = time.perf_counter()
-            hits = await service.retrieve(backends, body, request_id)
-            events = events_after_retrieval(backends, llm, body, request_id, hits, started)
+            plan = await service.prepare(backends, llm, body, request_id, history)
+            events = events_after_retrieval(backends, llm, body, request_id, plan, started)
             chunks = _chunks(events, f"chatcmpl-{request_id}", data.model)
             return ServerSentEvent(chunks)
-        result = await service.answer(backends, llm, body, request_id)
+        result = await service.answer(backends, llm, body, request_id, history)
         message = {
             "role": "assistant",
             "content": result.answer,

@@ -77,6 +77,11 @@ def stem(word: str) -> str:
     return word
 
 
+def words(text: str) -> list[str]:
+    """The lower-cased words of ``text`` in order (``gz-jetty`` and ``c++`` stay whole)."""
+    return _WORD.findall(text.lower())
+
+
 def terms(text: str) -> set[str]:
     """The distinct stemmed content terms of ``text`` (lower-cased, no stop words)."""
     return {stem(w) for w in _WORD.findall(text.lower()) if w not in STOP_WORDS}

@@ -1,8 +1,11 @@
 """Streamed answers: server-sent events for ``POST /v1/answers`` with ``stream: true``.
 
-Events, in order: ``retrieval`` (the hits), ``token`` (``{"text": delta}``, many),
-``citations`` (the cited hits and ``dropped_citations``), ``done`` (``answer_id``,
-``generator``, ``scorer``, ``fallback_reason``, ``timings`` in ms, ``usage``). An LLM that
+Events, in order: ``retrieval`` (``hits``, the ``query`` searched, ``conversation``),
+``step`` (agent mode: one per ``search`` tool call, the
+:class:`~lectern.contracts.AnswerStep` fields and its numbered ``hits``), ``token``
+(``{"text": delta}``, many), ``citations`` (the cited hits and ``dropped_citations``),
+``done`` (``answer_id``, ``generator``, ``scorer``, ``fallback_reason``, ``timings`` in
+ms, ``usage``, ``steps``, ``agent_fallback_reason``, ``retrieval_fallback_reason``). An LLM that
 fails before its first token is replaced by the extractive answer, streamed sentence by
 sentence, so clients have one code path; one that fails mid-answer ends with an ``error``
 event (``{"reason": ...}``) before ``done``. While waiting, a comment line
@@ -10,7 +13,7 @@ event (``{"reason": ...}``) before ``done``. While waiting, a comment line
 cancels the producer, which closes the upstream LLM request.
 
 Out-of-range ``[n]`` markers are removed from the token stream as it flows
-(:class:`CitationFilter` holds back at most a few characters after a ``[``).
+(:class:`~lectern_gateway.answers.citations.CitationFilter`).
 """
 
 from __future__ import annotations
@@ -25,60 +28,23 @@ from typing import Any
 
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from lectern.contracts import SearchHit
 from lectern.logging import get_logger
-from lectern_gateway.answers.llm import LlmClient, Usage, build_messages, fallback_reason
+from lectern_gateway.answers.conversation import Turn
+from lectern_gateway.answers.llm import LlmClient
 from lectern_gateway.answers.scoring import extract
-from lectern_gateway.answers.service import Draft, extractive_draft, record, retrieve
+from lectern_gateway.answers.service import (
+    Plan,
+    agent_unavailable,
+    extractive_draft,
+    prepare,
+    record,
+)
+from lectern_gateway.answers.streamed_drafts import agent_tokens, llm_tokens
 from lectern_gateway.backends import Backends
 from lectern_gateway.schemas import AnswerBody
 
 log = get_logger(__name__)
 HEARTBEAT_S = 5.0
-_MARKER = re.compile(r"\[(\d{1,3})\]")
-_OPEN_MARKER = re.compile(r"\[\d{0,3}$")
-
-
-class CitationFilter:
-    """Removes ``[n]`` markers that name no chunk from a stream of text deltas.
-
-    Args:
-        hit_count: how many chunks the prompt numbered.
-    """
-
-    def __init__(self, hit_count: int) -> None:
-        self.hit_count = hit_count
-        self.cited: set[int] = set()
-        self.dropped = 0
-        self.text = ""
-        self._pending = ""
-
-    def feed(self, delta: str) -> str:
-        """Take a delta; return the text that can be sent now (maybe empty)."""
-        buffered = self._pending + delta
-        hold = _OPEN_MARKER.search(buffered)
-        ready, self._pending = (
-            (buffered[: hold.start()], buffered[hold.start() :]) if hold else (buffered, "")
-        )
-        return self._clean(ready)
-
-    def flush(self) -> str:
-        """The held-back rest at the end of the stream."""
-        rest, self._pending = self._pending, ""
-        return self._clean(rest)
-
-    def _clean(self, text: str) -> str:
-        def keep(match: re.Match[str]) -> str:
-            number = int(match.group(1))
-            if 1 <= number <= self.hit_count:
-                self.cited.add(number)
-                return match.group(0)
-            self.dropped += 1
-            return ""
-
-        cleaned = _MARKER.sub(keep, text)
-        self.text += cleaned
-        return cleaned
 
 
 def _event(name: str, data: Any) -> ServerSentEventMessage:
@@ -91,84 +57,58 @@ async def _produce(
     llm: LlmClient | None,
     body: AnswerBody,
     request_id: str,
-    hits: list[SearchHit],
+    plan: Plan,
     started: float,
 ) -> None:
     timings: dict[str, float] = {"retrieval_ms": (time.perf_counter() - started) * 1000}
-    await queue.put(_event("retrieval", {"hits": [h.model_dump(mode="json") for h in hits]}))
+    conversation = plan.conversation.model_dump(mode="json") if plan.conversation else None
+    hits = plan.pool.hits
+    retrieval = {
+        "hits": [h.model_dump(mode="json") for h in hits],
+        "query": plan.query,
+        "conversation": conversation,
+    }
+    await queue.put(_event("retrieval", retrieval))
+
+    async def emit(name: str, data: Any) -> None:
+        await queue.put(_event(name, data))
 
     async def token(text: str) -> None:
         if text:
             timings.setdefault("first_token_ms", (time.perf_counter() - started) * 1000)
-            await queue.put(_event("token", {"text": text}))
+            await emit("token", {"text": text})
 
-    draft = await _llm_tokens(llm, body.question, hits, token, queue) if llm else None
+    agent_reason = agent_unavailable(llm, plan) if body.mode == "agent" else None
+    draft = None
+    if llm is not None and body.mode == "agent" and agent_reason is None:
+        draft = await agent_tokens(backends, llm, body, plan, request_id, token, emit)
+    elif llm is not None:
+        draft = await llm_tokens(llm, plan.ask, hits, token, emit)
     if draft is None or draft.generator == "extractive":
         reason = draft.fallback_reason if draft else None
-        result = await extract(backends, body.question, hits, request_id)
+        agent_reason = agent_reason or (draft.agent_fallback_reason if draft else None)
+        result = await extract(backends, plan.ask, hits, request_id)
         draft = extractive_draft(result, reason)
         sentences = re.split(r"(?<=\])\s+", draft.text)
         for n, sentence in enumerate(sentences):
             await token(sentence if n == len(sentences) - 1 else sentence + " ")
+    draft.agent_fallback_reason = draft.agent_fallback_reason or agent_reason
     timings["total_ms"] = (time.perf_counter() - started) * 1000
-    result_body = await record(backends, body, request_id, hits, draft, timings["total_ms"])
+    result_body = await record(backends, body, request_id, plan, draft, timings["total_ms"])
     citations = [c.model_dump(mode="json") for c in result_body.citations]
-    await queue.put(
-        _event("citations", {"citations": citations, "dropped_citations": draft.dropped_citations})
-    )
-    usage = vars(draft.usage) if draft.usage else None
+    await emit("citations", {"citations": citations, "dropped_citations": draft.dropped_citations})
     done = {
         "answer_id": result_body.answer_id,
         "generator": draft.generator,
         "scorer": draft.scorer,
         "fallback_reason": draft.fallback_reason,
         "timings": {k: round(v, 2) for k, v in timings.items()},
-        "usage": usage,
+        "usage": vars(draft.usage) if draft.usage else None,
+        "steps": [step.model_dump(mode="json") for step in plan.steps],
+        "agent_fallback_reason": draft.agent_fallback_reason,
+        "retrieval_fallback_reason": plan.retrieval_fallback_reason,
     }
-    await queue.put(_event("done", done))
-
-
-async def _llm_tokens(
-    llm: LlmClient,
-    question: str,
-    hits: list[SearchHit],
-    token: Any,
-    queue: asyncio.Queue[ServerSentEventMessage | None],
-) -> Draft:
-    """Stream the LLM's tokens; a failure before any token asks for the extractive answer."""
-    usage = Usage()
-    cleaner = CitationFilter(len(hits))
-    sent = False
-    try:
-        async with asyncio.timeout(llm.timeout_s):
-            async for delta in llm.stream(build_messages(question, hits), usage):
-                text = cleaner.feed(delta)
-                sent = sent or bool(text.strip())
-                await token(text)
-            await token(cleaner.flush())
-        if not cleaner.text.strip():
-            raise ValueError("the LLM sent an empty reply")
-    except Exception as exc:
-        reason = fallback_reason(exc)
-        log.warning("answer.llm_stream_failed", reason=reason, partial=sent)
-        if not sent:
-            return Draft(text="", cited=[], generator="extractive", fallback_reason=reason)
-        await queue.put(_event("error", {"reason": reason}))
-        return Draft(
-            text=cleaner.text,
-            cited=sorted(cleaner.cited),
-            generator="llm",
-            fallback_reason=reason,
-            dropped_citations=cleaner.dropped,
-            usage=usage,
-        )
-    return Draft(
-        text=cleaner.text.strip(),
-        cited=sorted(cleaner.cited),
-        generator="llm",
-        dropped_citations=cleaner.dropped,
-        usage=usage,
-    )
+    await emit("done", done)
 
 
 async def events_after_retrieval(
@@ -176,10 +116,10 @@ async def events_after_retrieval(
     llm: LlmClient | None,
     body: AnswerBody,
     request_id: str,
-    hits: list[SearchHit],
+    plan: Plan,
     started: float,
 ) -> AsyncIterator[ServerSentEventMessage]:
-    """The events of one answer whose ``hits`` are known, with heartbeats; see the module.
+    """The events of one answer whose ``plan`` is made, with heartbeats; see the module.
 
     Cancelling the iteration (a client that went away) cancels the producer task.
     """
@@ -187,7 +127,7 @@ async def events_after_retrieval(
 
     async def run() -> None:
         try:
-            await _produce(queue, backends, llm, body, request_id, hits, started)
+            await _produce(queue, backends, llm, body, request_id, plan, started)
         except Exception:
             log.exception("answer.stream_failed")
             await queue.put(_event("error", {"reason": "internal_error"}))
@@ -217,14 +157,26 @@ def wants_stream(body: AnswerBody, accept: str | None) -> bool:
 
 
 async def stream_answer(
-    backends: Backends, llm: LlmClient | None, body: AnswerBody, request_id: str
+    backends: Backends,
+    llm: LlmClient | None,
+    body: AnswerBody,
+    request_id: str,
+    history: list[Turn] | None = None,
 ) -> ServerSentEvent:
-    """Retrieve (errors still answer a problem response), then stream the answer.
+    """Prepare (errors still answer a problem response), then stream the answer.
+
+    Args:
+        backends: the gateway's connections (indexer, session-logger, events).
+        llm: the LLM client, or ``None`` (extractive answers).
+        body: the request.
+        request_id: the HTTP request id (correlation id of every RPC and the event).
+        history: earlier turns of the conversation when the caller holds them (chat
+            messages); ``None``: the session's are read when ``session_id`` is set.
 
     Raises:
         ServiceUnavailableError: no context given and the indexer is unavailable (503).
         UpstreamTimeoutError: the search took longer than ``SEARCH_TIMEOUT_S`` (504).
     """
     started = time.perf_counter()
-    hits = await retrieve(backends, body, request_id)
-    return ServerSentEvent(events_after_retrieval(backends, llm, body, request_id, hits, started))
+    plan = await prepare(backends, llm, body, request_id, history)
+    return ServerSentEvent(events_after_retrieval(backends, llm, body, request_id, plan, started))
