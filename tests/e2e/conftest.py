@@ -34,11 +34,12 @@ class Stack:
 
 
 @contextmanager
-def running_stack(base: Path) -> Iterator[Stack]:
+def running_stack(base: Path, **extra_env: str) -> Iterator[Stack]:
     """Run gateway, indexer and session-logger on a fresh vhost, database and store.
 
     Args:
         base: a folder for the Qdrant store and the service logs.
+        **extra_env: more variables for all three, e.g. ``OTEL_EXPORTER_OTLP_ENDPOINT``.
     """
     vhost, amqp_url = make_vhost()
     database, database_url = make_database()
@@ -47,6 +48,7 @@ def running_stack(base: Path) -> Iterator[Stack]:
         database_url=database_url,
         qdrant_path=base / "qdrant",
         gateway_port=free_port(),
+        **extra_env,
     )
     group = ServiceGroup(base / "logs")
     try:

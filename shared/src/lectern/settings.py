@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AmqpDsn, Field
+from pydantic import AmqpDsn, AnyHttpUrl, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -27,6 +27,12 @@ class BaseServiceSettings(BaseSettings):
             see :mod:`lectern.failpoints`); empty in production.
         indexer_shards: shard queues of indexer commands (``INDEXER_SHARDS``, see
             :mod:`lectern.topology`); every service must use the same value.
+        otel_exporter_otlp_endpoint: base URL of an OTLP/HTTP receiver
+            (``OTEL_EXPORTER_OTLP_ENDPOINT``, e.g. ``http://127.0.0.1:4318``; spans go to
+            ``/v1/traces`` under it, as the OpenTelemetry specification says). Unset:
+            tracing is off, no exporter or span processor exists (:mod:`lectern.tracing`).
+        otel_bsp_schedule_delay: milliseconds between two exports of finished spans
+            (``OTEL_BSP_SCHEDULE_DELAY``, the specification's name and default, 5000).
     """
 
     model_config = SettingsConfigDict(
@@ -39,3 +45,11 @@ class BaseServiceSettings(BaseSettings):
     shutdown_grace_s: float = Field(default=20.0, gt=0, le=300)
     lectern_failpoints: str = ""
     indexer_shards: int = Field(default=4, ge=1, le=64)
+    otel_exporter_otlp_endpoint: AnyHttpUrl | None = None
+    otel_bsp_schedule_delay: int = Field(default=5000, ge=1, le=600_000)
+
+    @field_validator("otel_exporter_otlp_endpoint", mode="before")
+    @classmethod
+    def _empty_endpoint_is_unset(cls, value: object) -> object:
+        """``OTEL_EXPORTER_OTLP_ENDPOINT=`` (empty, as compose passes it) means off."""
+        return None if value == "" else value

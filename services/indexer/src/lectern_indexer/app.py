@@ -19,6 +19,7 @@ from lectern import topology
 from lectern.broker import FASTSTREAM_LOGGER, create_broker, declare_topology
 from lectern.contracts import PingResponse, RpcError, SearchResponse, SentenceScoreResponse
 from lectern.logging import get_logger
+from lectern.tracing import Tracing, setup_tracing, tracing_middlewares
 from lectern_indexer.chunking import Chunker, WordPieceCounter
 from lectern_indexer.consumers import CommandConsumer, answer_rpc
 from lectern_indexer.embedding import Embedder, FastembedEmbedder
@@ -57,8 +58,11 @@ class IndexerRuntime:
     ) -> None:
         self.settings = settings
         self.broker: RabbitBroker = create_broker(
-            str(settings.rabbitmq_url), graceful_timeout=settings.shutdown_grace_s
+            str(settings.rabbitmq_url),
+            graceful_timeout=settings.shutdown_grace_s,
+            middlewares=tracing_middlewares(settings),
         )
+        self._tracing = Tracing()
         self.store = store or create_store(settings)
         self.embedder = embedder or FastembedEmbedder(
             settings.embedding_model_path,
@@ -85,6 +89,7 @@ class IndexerRuntime:
     async def open(self) -> None:
         """Load models, open the store and connect the broker (before subscribers start)."""
         settings = self.settings
+        self._tracing = setup_tracing(settings, "lectern-indexer")
         if isinstance(self.embedder, FastembedEmbedder):
             await self.embedder.load()
         counter = WordPieceCounter.from_model_path(settings.embedding_model_path)
@@ -123,6 +128,7 @@ class IndexerRuntime:
         await self.store.close()
         await self.embedder.close()
         log.info("indexer.stopped")
+        await self._tracing.close()
 
     def _register_subscribers(self) -> None:
         settings = self.settings

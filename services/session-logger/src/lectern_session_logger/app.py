@@ -25,6 +25,7 @@ from faststream.rabbit.message import RabbitMessage
 from lectern import topology
 from lectern.broker import create_broker, declare_topology
 from lectern.logging import get_logger
+from lectern.tracing import setup_tracing, tracing_middlewares
 from lectern_session_logger.batching import Batcher
 from lectern_session_logger.consumer import EventConsumer
 from lectern_session_logger.db import create_pool
@@ -58,6 +59,7 @@ def create_app(settings: SessionLoggerSettings) -> FastStream:
         logger=faststream_logger,
         log_level=logging.DEBUG,  # FastStream's per-message "Received"/"Processed" lines
         apply_types=False,  # handlers take the message itself (see `whole_message`)
+        middlewares=tracing_middlewares(settings),
     )
     runtime = Runtime()
     register_rpc(broker, settings, runtime)
@@ -106,6 +108,7 @@ async def lifespan(
     broker: RabbitBroker, settings: SessionLoggerSettings, runtime: Runtime
 ) -> AsyncIterator[None]:
     """Open the pool and workers, connect the broker; close everything in reverse."""
+    tracing = setup_tracing(settings, "lectern-session-logger")
     pool = await create_pool(settings)
     repository = PostgresEventRepository(
         pool, retention_days=settings.retention_days, ahead_days=settings.partitions_ahead_days
@@ -132,3 +135,4 @@ async def lifespan(
         await asyncio.gather(upkeep, return_exceptions=True)
         await pool.close()
         log.info("session_logger.stopped")
+        await tracing.close()

@@ -28,6 +28,7 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
+from opentelemetry import trace
 
 from lectern import failpoints, topology
 from lectern.logging import bind_correlation_id, get_logger
@@ -36,6 +37,11 @@ from lectern_session_logger.batching import Batcher, BatcherClosedError
 from lectern_session_logger.errors import InvalidEventError
 from lectern_session_logger.events import StoredEvent, parse_event
 from lectern_session_logger.metrics import DEAD_LETTERED
+from lectern_session_logger.tracing import (
+    EVENT_TYPE_ATTRIBUTE,
+    end_persist_span,
+    start_persist_span,
+)
 from lectern_session_logger.writer import Rejection
 
 log = get_logger(__name__)
@@ -128,29 +134,42 @@ class EventConsumer:
         acks = self._coalescer(message)
         tag = message.delivery_tag
         assert tag is not None  # consumed (not basic.get) messages always carry one
-        try:
-            await self._accept(message, acks, tag)
-        except Exception:  # a bug: never leave a tag unsettled, it would block the acks
-            log.exception("event.handler_failed", message_id=message.message_id)
-            with contextlib.suppress(Exception):
-                await message.nack(requeue=True)  # counts towards the delivery limit
-            acks.settle(tag)
+        span = start_persist_span(message)  # ends when its batch commits (lectern.tracing)
+        future: asyncio.Future[Rejection] | None = None
+        with trace.use_span(span, end_on_exit=False):
+            try:
+                future = await self._accept(message, acks, tag)
+            except Exception:  # a bug: never leave a tag unsettled, it would block the acks
+                log.exception("event.handler_failed", message_id=message.message_id)
+                with contextlib.suppress(Exception):
+                    await message.nack(requeue=True)  # counts towards the delivery limit
+                acks.settle(tag)
+        if future is None:
+            span.end()
+        else:
+            future.add_done_callback(functools.partial(end_persist_span, span))
 
-    async def _accept(self, message: AbstractIncomingMessage, acks: AckCoalescer, tag: int) -> None:
+    async def _accept(
+        self, message: AbstractIncomingMessage, acks: AckCoalescer, tag: int
+    ) -> asyncio.Future[Rejection] | None:
+        """Queue the delivery's event for the next batch; its future, or ``None`` if not."""
         try:
             event = parse_event(message.body)
         except InvalidEventError as exc:
             DEAD_LETTERED.labels("invalid").inc()
+            trace.get_current_span().set_status(trace.StatusCode.ERROR, "invalid event")
             await self._dead_letter(message, str(exc))
             acks.settle(tag)
-            return
+            return None
+        trace.get_current_span().set_attribute(EVENT_TYPE_ATTRIBUTE, event.event_type)
         failpoints.raise_if("session-logger.poison", str(event.event_id))
         try:
             future = self._batcher.enqueue(event)
         except BatcherClosedError:
-            return  # shutting down: RabbitMQ redelivers it
+            return None  # shutting down: RabbitMQ redelivers it
         self._pending.add(future)
         future.add_done_callback(functools.partial(self._on_stored, message, acks))
+        return future
 
     def _on_stored(
         self,
