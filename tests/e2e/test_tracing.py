@@ -73,16 +73,16 @@ def _wait_indexed(client: httpx.Client, document_id: str, timeout: float) -> Non
     raise AssertionError(f"{document_id} not indexed within {timeout:.0f} s: {status}")
 
 
-def _logged_trace_ids(stack: Stack, name: str) -> set[str]:
-    ids = set()
-    for line in stack.log_tail(name, lines=2000).splitlines():
+def _log_records(stack: Stack, name: str) -> list[dict[str, object]]:
+    records = []
+    for line in stack.log_tail(name, lines=5000).splitlines():
         try:
             record = json.loads(line)
         except ValueError:
             continue
-        if isinstance(record, dict) and "trace_id" in record:
-            ids.add(record["trace_id"])
-    return ids
+        if isinstance(record, dict):
+            records.append(record)
+    return records
 
 
 def test_one_trace_spans_gateway_indexer_and_session_logger(
@@ -104,6 +104,7 @@ def test_one_trace_spans_gateway_indexer_and_session_logger(
             headers={"traceparent": f"00-{ingest_trace}-{secrets.token_hex(8)}-01"},
         )
         assert accepted.status_code == 202, accepted.text
+        ingest_request_id = accepted.headers["x-request-id"]
         _wait_indexed(client, DOCUMENT, timeout=180)
 
         searched = client.post("/v1/search", json={"query": "Gazebo crashes on start", "top_k": 3})
@@ -128,14 +129,15 @@ def test_one_trace_spans_gateway_indexer_and_session_logger(
         and s.kind == SERVER_KIND
         and s.name == "POST /v1/search"
     ]
-    print("gateway span:", search_span)
     search_trace = search_span.trace_id
     assert search_span.parent_span_id == ""  # the search started a trace of its own
 
     spans = receiver.wait_for(
-        lambda spans: bool(_of(spans, search_trace, "lectern-indexer"))
-        and _persisted(spans, search_trace, "search.completed")
-        and len(_roots(spans, search_trace)) == 1,
+        lambda spans: (
+            bool(_of(spans, search_trace, "lectern-indexer"))
+            and _persisted(spans, search_trace, "search.completed")
+            and len(_roots(spans, search_trace)) == 1
+        ),
         timeout=30,
         message="the search's spans in the indexer and the session-logger, in one tree",
     )
@@ -152,13 +154,27 @@ def test_one_trace_spans_gateway_indexer_and_session_logger(
 
     # The ingest: client → gateway → command → indexer → DocumentIndexed → session-logger.
     spans = receiver.wait_for(
-        lambda spans: _persisted(spans, ingest_trace, "document.indexed")
-        and _persisted(spans, ingest_trace, "document.accepted"),
+        lambda spans: (
+            _persisted(spans, ingest_trace, "document.indexed")
+            and _persisted(spans, ingest_trace, "document.accepted")
+        ),
         timeout=30,
         message="the ingest's events persisted in its trace",
     )
     assert _of(spans, ingest_trace, "lectern-gateway")
     assert any(s.name.endswith(" process") for s in _of(spans, ingest_trace, "lectern-indexer"))
 
-    # structlog lines carry the trace id of the work they log.
-    assert ingest_trace in _logged_trace_ids(stack, "indexer")
+    # Health pings (every startup poll and the gateway's monitor) are sent unsampled:
+    # no service starts a trace of its own for an RPC request.
+    rpc_roots = [s for s in spans if s.name.endswith(".rpc create")]
+    assert not rpc_roots, rpc_roots
+
+    # structlog lines carry the trace id next to the correlation id of the work they log.
+    logged = [r for r in _log_records(stack, "indexer") if r.get("trace_id") == ingest_trace]
+    assert logged, "no indexer log line carries the ingest's trace id"
+    assert {r.get("correlation_id") for r in logged} == {ingest_request_id}, logged
+    by_service: dict[str, int] = {}
+    for span in spans:
+        if span.trace_id == search_trace:
+            by_service[span.service_name] = by_service.get(span.service_name, 0) + 1
+    print(f"search trace {search_trace}: spans by service {by_service}")

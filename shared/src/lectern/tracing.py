@@ -21,12 +21,15 @@ specification's names), which no Lectern setting duplicates.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import random
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from lectern.logging import get_logger
 from lectern.settings import BaseServiceSettings
@@ -133,6 +136,24 @@ def inject_context(headers: dict[str, Any]) -> dict[str, Any]:
     """
     propagate.inject(headers)
     return headers
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Mark what is sent inside the block as not sampled (W3C ``traceparent`` flags 00).
+
+    For probes (health pings every few seconds): the services they reach continue the
+    unsampled context (the SDK's default parent-based sampler), so they record and
+    export no spans, instead of starting a new trace per ping.
+    """
+    context = SpanContext(
+        trace_id=random.getrandbits(128) | 1,
+        span_id=random.getrandbits(64) | 1,
+        is_remote=False,
+        trace_flags=TraceFlags(TraceFlags.DEFAULT),
+    )
+    with trace.use_span(NonRecordingSpan(context)):
+        yield
 
 
 class _AmqpHeaderGetter(Getter[Mapping[str, Any]]):
