@@ -28,13 +28,16 @@ UNTRACED_PATHS = ["^/health", "^/metrics"]
 def tracing_plugins(settings: GatewaySettings) -> list[Any]:
     """Litestar plugins that trace HTTP requests: ``[OpenTelemetryPlugin]`` or none.
 
-    Litestar's OpenTelemetry package is imported only when tracing is on.
+    One server span per request, without the ASGI ``receive``/``send`` child spans (a
+    streamed answer would make one per token). Litestar's OpenTelemetry package is
+    imported only when tracing is on.
     """
     if not tracing_enabled(settings):
         return []
     from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 
-    return [OpenTelemetryPlugin(OpenTelemetryConfig(exclude=UNTRACED_PATHS))]
+    config = OpenTelemetryConfig(exclude=UNTRACED_PATHS, exclude_spans=["receive", "send"])
+    return [OpenTelemetryPlugin(config)]
 
 
 def tracing_lifespan(
