@@ -46,6 +46,22 @@ TRACES_PATH = "/v1/traces"
 """Path of the OTLP/HTTP traces endpoint under ``OTEL_EXPORTER_OTLP_ENDPOINT`` (OTLP spec)."""
 
 
+class _State:
+    active = False
+
+
+_state = _State()
+
+
+def tracing_active() -> bool:
+    """Whether :func:`setup_tracing` installed an exporting tracer provider in this process.
+
+    Lets hot paths outside FastStream (the session-logger's consumer) skip even no-op
+    spans while tracing is off.
+    """
+    return _state.active
+
+
 class Tracing:
     """The tracing of one process; :meth:`close` flushes and stops it (no-op when off).
 
@@ -102,6 +118,7 @@ def setup_tracing(settings: BaseServiceSettings, service_name: str) -> Tracing:
         )
     )
     trace.set_tracer_provider(provider)
+    _state.active = True
     log.info("tracing.enabled", endpoint=endpoint, service_name=service_name)
     return Tracing(provider)
 

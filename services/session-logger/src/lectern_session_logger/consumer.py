@@ -40,6 +40,7 @@ from lectern_session_logger.metrics import DEAD_LETTERED
 from lectern_session_logger.tracing import (
     EVENT_TYPE_ATTRIBUTE,
     end_persist_span,
+    made_current,
     start_persist_span,
 )
 from lectern_session_logger.writer import Rejection
@@ -136,7 +137,7 @@ class EventConsumer:
         assert tag is not None  # consumed (not basic.get) messages always carry one
         span = start_persist_span(message)  # ends when its batch commits (lectern.tracing)
         future: asyncio.Future[Rejection] | None = None
-        with trace.use_span(span, end_on_exit=False):
+        with made_current(span):
             try:
                 future = await self._accept(message, acks, tag)
             except Exception:  # a bug: never leave a tag unsettled, it would block the acks
@@ -144,10 +145,10 @@ class EventConsumer:
                 with contextlib.suppress(Exception):
                     await message.nack(requeue=True)  # counts towards the delivery limit
                 acks.settle(tag)
-        if future is None:
-            span.end()
-        else:
+        if future is not None and span.is_recording():
             future.add_done_callback(functools.partial(end_persist_span, span))
+        else:
+            span.end()
 
     async def _accept(
         self, message: AbstractIncomingMessage, acks: AckCoalescer, tag: int

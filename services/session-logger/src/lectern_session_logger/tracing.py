@@ -4,18 +4,20 @@ Each delivery of ``session-logger.events`` gets one ``CONSUMER`` span, a child o
 trace context in the message's headers (the publisher's FastStream telemetry middleware
 put it there), from its arrival until its batch is committed (or it is dead-lettered).
 The span is made current while the delivery is accepted, so its log lines carry the
-``trace_id``. With tracing off the tracer is OpenTelemetry's no-op one.
+``trace_id``. With tracing off no span is made at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from aio_pika.abc import AbstractIncomingMessage
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry import trace
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from lectern import topology
-from lectern.tracing import extract_context, get_tracer
+from lectern.tracing import extract_context, get_tracer, tracing_active
 from lectern_session_logger.writer import Rejection
 
 PERSIST_SPAN_NAME = f"{topology.SESSION_LOGGER_EVENTS_QUEUE} persist"
@@ -26,7 +28,12 @@ EVENT_TYPE_ATTRIBUTE = "lectern.event_type"
 
 
 def start_persist_span(message: AbstractIncomingMessage) -> Span:
-    """Start (not make current) the span of one delivery, continuing its publisher's trace."""
+    """Start (not make current) the span of one delivery, continuing its publisher's trace.
+
+    Returns :data:`~opentelemetry.trace.INVALID_SPAN` (records nothing) while tracing is off.
+    """
+    if not tracing_active():
+        return INVALID_SPAN
     return get_tracer().start_span(
         PERSIST_SPAN_NAME,
         context=extract_context(message.headers),
@@ -40,6 +47,13 @@ def start_persist_span(message: AbstractIncomingMessage) -> Span:
             "messaging.message.conversation_id": message.correlation_id or "",
         },
     )
+
+
+def made_current(span: Span) -> contextlib.AbstractContextManager[object]:
+    """Make ``span`` current inside the block (nothing to do, and free, when it records nothing)."""
+    if not span.is_recording():
+        return contextlib.nullcontext()
+    return trace.use_span(span, end_on_exit=False)
 
 
 def end_persist_span(span: Span, future: asyncio.Future[Rejection]) -> None:
