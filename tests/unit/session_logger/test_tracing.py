@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 from opentelemetry import trace
 
 from lectern.tracing import tracing_active
-from lectern_session_logger.tracing import end_persist_span, made_current, start_persist_span
+from lectern_session_logger.tracing import hand_over_span, persisting, set_event_type
 
 
 def _message() -> Any:
@@ -24,9 +23,9 @@ def _message() -> Any:
 
 async def test_off_makes_no_span_even_with_a_traceparent() -> None:
     assert not tracing_active()
-    span = start_persist_span(cast(Any, _message()))
-    assert span is trace.INVALID_SPAN
-    assert isinstance(made_current(span), contextlib.nullcontext)
     future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-    future.set_result("refused")
-    end_persist_span(span, future)  # a no-op span takes the callback too
+    with persisting(_message()):
+        assert not trace.get_current_span().get_span_context().is_valid
+        set_event_type("search.completed")
+        hand_over_span(future)
+    assert not trace.get_current_span().get_span_context().is_valid

@@ -28,21 +28,15 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
-from opentelemetry import trace
 
 from lectern import failpoints, topology
 from lectern.logging import bind_correlation_id, get_logger
+from lectern_session_logger import tracing
 from lectern_session_logger.acks import AckCoalescer
 from lectern_session_logger.batching import Batcher, BatcherClosedError
 from lectern_session_logger.errors import InvalidEventError
 from lectern_session_logger.events import StoredEvent, parse_event
 from lectern_session_logger.metrics import DEAD_LETTERED
-from lectern_session_logger.tracing import (
-    EVENT_TYPE_ATTRIBUTE,
-    end_persist_span,
-    made_current,
-    start_persist_span,
-)
 from lectern_session_logger.writer import Rejection
 
 log = get_logger(__name__)
@@ -86,7 +80,7 @@ class EventConsumer:
             publisher_confirms=True, on_return_raises=True
         )
         self._queue = await channel.get_queue(topology.SESSION_LOGGER_EVENTS_QUEUE)
-        self._consumer_tag = await self._queue.consume(self._on_message)
+        self._consumer_tag = await self._queue.consume(self._on_delivery)
 
     async def stop(self, grace_s: float) -> None:
         """Stop consuming, let held messages commit and ack (up to ``grace_s``), close.
@@ -131,46 +125,40 @@ class EventConsumer:
             coalescer = self._acks[id(channel)] = AckCoalescer(channel)
         return coalescer
 
+    async def _on_delivery(self, message: AbstractIncomingMessage) -> None:
+        """Handle one delivery inside its span (see :mod:`lectern_session_logger.tracing`)."""
+        with tracing.persisting(message):
+            await self._on_message(message)
+
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         acks = self._coalescer(message)
         tag = message.delivery_tag
         assert tag is not None  # consumed (not basic.get) messages always carry one
-        span = start_persist_span(message)  # ends when its batch commits (lectern.tracing)
-        future: asyncio.Future[Rejection] | None = None
-        with made_current(span):
-            try:
-                future = await self._accept(message, acks, tag)
-            except Exception:  # a bug: never leave a tag unsettled, it would block the acks
-                log.exception("event.handler_failed", message_id=message.message_id)
-                with contextlib.suppress(Exception):
-                    await message.nack(requeue=True)  # counts towards the delivery limit
-                acks.settle(tag)
-        if future is not None and span.is_recording():
-            future.add_done_callback(functools.partial(end_persist_span, span))
-        else:
-            span.end()
+        try:
+            await self._accept(message, acks, tag)
+        except Exception:  # a bug: never leave a tag unsettled, it would block the acks
+            log.exception("event.handler_failed", message_id=message.message_id)
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)  # counts towards the delivery limit
+            acks.settle(tag)
 
-    async def _accept(
-        self, message: AbstractIncomingMessage, acks: AckCoalescer, tag: int
-    ) -> asyncio.Future[Rejection] | None:
-        """Queue the delivery's event for the next batch; its future, or ``None`` if not."""
+    async def _accept(self, message: AbstractIncomingMessage, acks: AckCoalescer, tag: int) -> None:
         try:
             event = parse_event(message.body)
         except InvalidEventError as exc:
             DEAD_LETTERED.labels("invalid").inc()
-            trace.get_current_span().set_status(trace.StatusCode.ERROR, "invalid event")
             await self._dead_letter(message, str(exc))
             acks.settle(tag)
-            return None
-        trace.get_current_span().set_attribute(EVENT_TYPE_ATTRIBUTE, event.event_type)
+            return
         failpoints.raise_if("session-logger.poison", str(event.event_id))
+        tracing.set_event_type(event.event_type)
         try:
             future = self._batcher.enqueue(event)
         except BatcherClosedError:
-            return None  # shutting down: RabbitMQ redelivers it
+            return  # shutting down: RabbitMQ redelivers it
+        tracing.hand_over_span(future)  # the span ends when the batch commits
         self._pending.add(future)
         future.add_done_callback(functools.partial(self._on_stored, message, acks))
-        return future
 
     def _on_stored(
         self,
