@@ -6,7 +6,7 @@ process helpers of the fault harness (:class:`tests.faults.harness.ServiceGroup`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +34,14 @@ class Stack:
 
 
 @contextmanager
-def running_stack(base: Path, **extra_env: str) -> Iterator[Stack]:
+def running_stack(
+    base: Path, per_service: Mapping[str, Mapping[str, str]] | None = None
+) -> Iterator[Stack]:
     """Run gateway, indexer and session-logger on a fresh vhost, database and store.
 
     Args:
         base: a folder for the Qdrant store and the service logs.
-        **extra_env: more variables for all three, e.g. ``OTEL_EXPORTER_OTLP_ENDPOINT``.
+        per_service: extra variables of one service by name, e.g. its ``METRICS_PORT``.
     """
     vhost, amqp_url = make_vhost()
     database, database_url = make_database()
@@ -48,12 +50,11 @@ def running_stack(base: Path, **extra_env: str) -> Iterator[Stack]:
         database_url=database_url,
         qdrant_path=base / "qdrant",
         gateway_port=free_port(),
-        **extra_env,
     )
     group = ServiceGroup(base / "logs")
     try:
         for name in SERVICE_NAMES:
-            group.start(name, env)
+            group.start(name, {**env, **(per_service or {}).get(name, {})})
         group["gateway"].wait_http_ok(
             "/health/dependencies", timeout=180, accept=lambda body: body["all_up"]
         )

@@ -22,6 +22,7 @@ import pytest
 from tests.conftest import GAZEBO_CORPUS
 from tests.e2e.conftest import Stack, running_stack
 from tests.e2e.otlp_receiver import OtlpReceiver, ReceivedSpan, otlp_receiver
+from tests.faults.harness import SERVICE_NAMES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -35,8 +36,13 @@ def traced(tmp_path: Path) -> Iterator[tuple[Stack, OtlpReceiver]]:
         otlp_receiver() as receiver,
         running_stack(
             tmp_path,
-            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
-            OTEL_BSP_SCHEDULE_DELAY="100",
+            per_service={
+                name: {
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                    "OTEL_BSP_SCHEDULE_DELAY": "100",
+                }
+                for name in SERVICE_NAMES
+            },
         ) as stack,
     ):
         yield stack, receiver

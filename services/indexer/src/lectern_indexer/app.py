@@ -15,11 +15,10 @@ from faststream import AckPolicy, FastStream
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
 
-from lectern import topology
+from lectern import topology, tracing
 from lectern.broker import FASTSTREAM_LOGGER, create_broker, declare_topology
 from lectern.contracts import PingResponse, RpcError, SearchResponse, SentenceScoreResponse
 from lectern.logging import get_logger
-from lectern.tracing import Tracing, setup_tracing, tracing_middlewares
 from lectern_indexer.chunking import Chunker, WordPieceCounter
 from lectern_indexer.consumers import CommandConsumer, answer_rpc
 from lectern_indexer.embedding import Embedder, FastembedEmbedder
@@ -60,9 +59,8 @@ class IndexerRuntime:
         self.broker: RabbitBroker = create_broker(
             str(settings.rabbitmq_url),
             graceful_timeout=settings.shutdown_grace_s,
-            middlewares=tracing_middlewares(settings),
+            middlewares=tracing.tracing_middlewares(settings),
         )
-        self._tracing = Tracing()
         self.store = store or create_store(settings)
         self.embedder = embedder or FastembedEmbedder(
             settings.embedding_model_path,
@@ -71,6 +69,7 @@ class IndexerRuntime:
         )
         self._service: IndexerService | None = None
         self._topology_ready = asyncio.Event()
+        self._tracing = tracing.Tracing()
         self._handling = asyncio.Semaphore(settings.max_concurrent_documents)
         self._recorder = (
             HandlingRecorder(settings.handling_record_dir)
@@ -89,7 +88,7 @@ class IndexerRuntime:
     async def open(self) -> None:
         """Load models, open the store and connect the broker (before subscribers start)."""
         settings = self.settings
-        self._tracing = setup_tracing(settings, "lectern-indexer")
+        self._tracing = tracing.setup_tracing(settings, "lectern-indexer")
         if isinstance(self.embedder, FastembedEmbedder):
             await self.embedder.load()
         counter = WordPieceCounter.from_model_path(settings.embedding_model_path)

@@ -22,10 +22,9 @@ from faststream import FastStream
 from faststream.rabbit import Channel, RabbitBroker, RabbitResponse
 from faststream.rabbit.message import RabbitMessage
 
-from lectern import topology
+from lectern import topology, tracing
 from lectern.broker import create_broker, declare_topology
 from lectern.logging import get_logger
-from lectern.tracing import setup_tracing, tracing_middlewares
 from lectern_session_logger.batching import Batcher
 from lectern_session_logger.consumer import EventConsumer
 from lectern_session_logger.db import create_pool
@@ -59,7 +58,7 @@ def create_app(settings: SessionLoggerSettings) -> FastStream:
         logger=faststream_logger,
         log_level=logging.DEBUG,  # FastStream's per-message "Received"/"Processed" lines
         apply_types=False,  # handlers take the message itself (see `whole_message`)
-        middlewares=tracing_middlewares(settings),
+        middlewares=tracing.tracing_middlewares(settings),
     )
     runtime = Runtime()
     register_rpc(broker, settings, runtime)
@@ -108,7 +107,7 @@ async def lifespan(
     broker: RabbitBroker, settings: SessionLoggerSettings, runtime: Runtime
 ) -> AsyncIterator[None]:
     """Open the pool and workers, connect the broker; close everything in reverse."""
-    tracing = setup_tracing(settings, "lectern-session-logger")
+    process_tracing = tracing.setup_tracing(settings, "lectern-session-logger")
     pool = await create_pool(settings)
     repository = PostgresEventRepository(
         pool, retention_days=settings.retention_days, ahead_days=settings.partitions_ahead_days
@@ -135,4 +134,4 @@ async def lifespan(
         await asyncio.gather(upkeep, return_exceptions=True)
         await pool.close()
         log.info("session_logger.stopped")
-        await tracing.close()
+        await process_tracing.close()
