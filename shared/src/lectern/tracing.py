@@ -11,11 +11,12 @@ FastStream publisher or subscriber carry the context themselves, with
 published → session-logger.
 
 With the endpoint unset nothing is created: no tracer provider, exporter, span processor
-or middleware. The global tracer stays OpenTelemetry's no-op one, so :func:`inject_context`
-and the spans of :mod:`lectern.rpc` cost a context-variable lookup. The SDK and the OTLP
-exporter are imported only when tracing is on; the exporter still reads its own
-``OTEL_EXPORTER_OTLP_HEADERS`` / ``_TIMEOUT`` / ``_CERTIFICATE`` variables (the
-specification's names), which no Lectern setting duplicates.
+or middleware; the global tracer stays OpenTelemetry's no-op one, :func:`inject_context`
+adds nothing (about 3 µs), and the session-logger skips its spans
+(:func:`tracing_active`). The SDK and the OTLP exporter are imported only when tracing
+is on. The SDK still reads its own variables, which no Lectern setting duplicates:
+``OTEL_EXPORTER_OTLP_HEADERS`` / ``_TIMEOUT`` / ``_CERTIFICATE`` (the exporter),
+``OTEL_TRACES_SAMPLER`` / ``_ARG``, ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_PROPAGATORS``.
 """
 
 from __future__ import annotations
