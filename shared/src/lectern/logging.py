@@ -2,7 +2,9 @@
 
 The correlation id is bound per HTTP request and per consumed message with
 :func:`bind_correlation_id`, through ``structlog.contextvars``, so every log line of that
-unit of work carries it.
+unit of work carries it. :func:`add_trace_id` adds the current OpenTelemetry span's
+``trace_id`` (and ``span_id``) when there is one (tracing on, see :mod:`lectern.tracing`),
+so a log line leads to its trace.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 
 
 def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
@@ -27,6 +30,7 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
     use_json = (not sys.stderr.isatty()) if json is None else json
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_id,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -57,6 +61,19 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
     root.setLevel(level.upper())
     for noisy in ("aiormq", "aio_pika", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def add_trace_id(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Structlog processor: add the current span's ``trace_id`` and ``span_id``.
+
+    Hex strings as the W3C ``traceparent`` spells them (32 and 16 characters); nothing
+    is added outside a valid span, so with tracing off the lines are unchanged.
+    """
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict.setdefault("trace_id", trace.format_trace_id(context.trace_id))
+        event_dict.setdefault("span_id", trace.format_span_id(context.span_id))
+    return event_dict
 
 
 @contextmanager

@@ -5,7 +5,9 @@ serialises a process's requests. :class:`RpcClient` instead keeps one exclusive 
 queue per process and matches replies to waiting futures by the AMQP
 ``correlation_id``, the pattern of the RabbitMQ tutorial "Remote procedure call (RPC)".
 Each request carries an ``expiration`` equal to its timeout, so a server never works on
-a request nobody awaits any more.
+a request nobody awaits any more. A request carries the caller's trace context in its
+headers (:func:`lectern.tracing.inject_context`), which the server's FastStream telemetry
+middleware continues.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from aio_pika.abc import (
 )
 
 from lectern.logging import get_logger
+from lectern.tracing import inject_context
 
 log = get_logger(__name__)
 
@@ -167,7 +170,7 @@ class RpcClient:
             correlation_id=correlation_id,
             reply_to=self._reply_queue.name,
             expiration=timeout,
-            headers=headers or {},
+            headers=inject_context(dict(headers or {})),  # W3C traceparent when tracing
             delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
         )
         try:

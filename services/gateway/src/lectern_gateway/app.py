@@ -23,6 +23,7 @@ from litestar.plugins.pydantic import PydanticInitPlugin
 from lectern.broker import create_broker, declare_topology
 from lectern.logging import configure_logging, get_logger
 from lectern.rpc import RpcClient
+from lectern.tracing import tracing_middlewares
 from lectern_gateway.answers.controllers import AnswerController
 from lectern_gateway.answers.llm import llm_lifespan
 from lectern_gateway.answers.openai_compat import ChatCompletionsController
@@ -55,6 +56,7 @@ from lectern_gateway.openapi import (
 )
 from lectern_gateway.request_body import JsonRequest, body_timeout_middleware
 from lectern_gateway.settings import GatewaySettings
+from lectern_gateway.tracing import tracing_lifespan, tracing_plugins
 
 log = get_logger(__name__)
 
@@ -91,7 +93,7 @@ def create_app(
                 yield
             return
         url = str(settings.rabbitmq_url)
-        broker = create_broker(url, fail_fast=True)
+        broker = create_broker(url, fail_fast=True, middlewares=tracing_middlewares(settings))
         rpc = RpcClient(url, name="gateway")
         await broker.connect()
         await declare_topology(url, indexer_shards=settings.indexer_shards)
@@ -141,12 +143,12 @@ def create_app(
             message_schema_document,
             PrometheusController,
         ],
-        lifespan=[close_redis, lifespan, llm_lifespan(settings)],
+        lifespan=[tracing_lifespan(settings), close_redis, lifespan, llm_lifespan(settings)],
         state=State({"access": access}),
         dependencies={"backends": Provide(provide_backends, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=JsonRequest,
-        plugins=[PydanticInitPlugin(validate_strict=True)],
+        plugins=[PydanticInitPlugin(validate_strict=True), *tracing_plugins(settings)],
         before_send=[add_request_id_header, correct_options_allow, add_security_headers],
         middleware=[
             request_id_middleware,

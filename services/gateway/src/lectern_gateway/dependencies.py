@@ -20,6 +20,7 @@ from prometheus_client import Gauge
 
 from lectern.contracts import PingRequest, PingResponse
 from lectern.logging import get_logger
+from lectern.tracing import untraced
 from lectern_gateway.backends import SERVICE_QUEUES, Backends
 from lectern_gateway.errors import GatewayError, UpstreamTimeoutError
 from lectern_gateway.schemas import DependenciesBody, DependencyState
@@ -51,10 +52,11 @@ async def probe_dependencies(backends: Backends) -> DependenciesBody:
         One entry for the broker, each service and each service's store.
     """
     names = list(SERVICE_QUEUES)
-    broker, services = await asyncio.gather(
-        _probe_broker(backends),
-        asyncio.gather(*(_probe_service(backends, name) for name in names)),
-    )
+    with untraced():  # pings every few seconds: no trace each in the services
+        broker, services = await asyncio.gather(
+            _probe_broker(backends),
+            asyncio.gather(*(_probe_service(backends, name) for name in names)),
+        )
     states = [broker, *(state for entries in services for state in entries)]
     for state in states:
         DEPENDENCY_UP.labels(state.name, state.kind).set(1 if state.state == "up" else 0)

@@ -15,7 +15,7 @@ from faststream import AckPolicy, FastStream
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
 
-from lectern import topology
+from lectern import topology, tracing
 from lectern.broker import FASTSTREAM_LOGGER, create_broker, declare_topology
 from lectern.contracts import PingResponse, RpcError, SearchResponse, SentenceScoreResponse
 from lectern.logging import get_logger
@@ -59,7 +59,9 @@ class IndexerRuntime:
     ) -> None:
         self.settings = settings
         self.broker: RabbitBroker = create_broker(
-            str(settings.rabbitmq_url), graceful_timeout=settings.shutdown_grace_s
+            str(settings.rabbitmq_url),
+            graceful_timeout=settings.shutdown_grace_s,
+            middlewares=tracing.tracing_middlewares(settings),
         )
         self.broker.add_middleware(rabbit_prometheus_middleware("lectern_indexer"))
         self.metrics = indexer_metrics(settings)
@@ -71,6 +73,7 @@ class IndexerRuntime:
         )
         self._service: IndexerService | None = None
         self._topology_ready = asyncio.Event()
+        self._tracing = tracing.Tracing()
         self._handling = asyncio.Semaphore(settings.max_concurrent_documents)
         self._recorder = (
             HandlingRecorder(settings.handling_record_dir)
@@ -89,6 +92,7 @@ class IndexerRuntime:
     async def open(self) -> None:
         """Load models, open the store and connect the broker (before subscribers start)."""
         settings = self.settings
+        self._tracing = tracing.setup_tracing(settings, "lectern-indexer")
         if isinstance(self.embedder, FastembedEmbedder):
             await self.embedder.load()
         counter = WordPieceCounter.from_model_path(settings.embedding_model_path)
@@ -129,6 +133,7 @@ class IndexerRuntime:
         await self.embedder.close()
         await self.metrics.stop()
         log.info("indexer.stopped")
+        await self._tracing.close()
 
     def _register_subscribers(self) -> None:
         settings = self.settings

@@ -22,7 +22,7 @@ from faststream import FastStream
 from faststream.rabbit import Channel, RabbitBroker, RabbitResponse
 from faststream.rabbit.message import RabbitMessage
 
-from lectern import topology
+from lectern import topology, tracing
 from lectern.broker import create_broker, declare_topology
 from lectern.logging import get_logger
 from lectern.message_metrics import rabbit_prometheus_middleware
@@ -60,6 +60,7 @@ def create_app(settings: SessionLoggerSettings) -> FastStream:
         logger=faststream_logger,
         log_level=logging.DEBUG,  # FastStream's per-message "Received"/"Processed" lines
         apply_types=False,  # handlers take the message itself (see `whole_message`)
+        middlewares=tracing.tracing_middlewares(settings),
     )
     broker.add_middleware(rabbit_prometheus_middleware(PREFIX))
     runtime = Runtime()
@@ -109,6 +110,7 @@ async def lifespan(
     broker: RabbitBroker, settings: SessionLoggerSettings, runtime: Runtime
 ) -> AsyncIterator[None]:
     """Open the pool and workers, connect the broker; close everything in reverse."""
+    process_tracing = tracing.setup_tracing(settings, "lectern-session-logger")
     pool = await create_pool(settings)
     repository = PostgresEventRepository(
         pool, retention_days=settings.retention_days, ahead_days=settings.partitions_ahead_days
@@ -138,3 +140,4 @@ async def lifespan(
         await asyncio.gather(upkeep, return_exceptions=True)
         await pool.close()
         log.info("session_logger.stopped")
+        await process_tracing.close()

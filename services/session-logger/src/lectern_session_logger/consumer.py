@@ -32,6 +32,7 @@ from faststream.prometheus.types import ProcessingStatus
 
 from lectern import failpoints, topology
 from lectern.logging import bind_correlation_id, get_logger
+from lectern_session_logger import tracing
 from lectern_session_logger.acks import AckCoalescer
 from lectern_session_logger.batching import Batcher, BatcherClosedError
 from lectern_session_logger.errors import InvalidEventError
@@ -80,7 +81,7 @@ class EventConsumer:
             publisher_confirms=True, on_return_raises=True
         )
         self._queue = await channel.get_queue(topology.SESSION_LOGGER_EVENTS_QUEUE)
-        self._consumer_tag = await self._queue.consume(self._on_message)
+        self._consumer_tag = await self._queue.consume(self._on_delivery)
 
     async def stop(self, grace_s: float) -> None:
         """Stop consuming, let held messages commit and ack (up to ``grace_s``), close.
@@ -125,6 +126,11 @@ class EventConsumer:
             coalescer = self._acks[id(channel)] = AckCoalescer(channel)
         return coalescer
 
+    async def _on_delivery(self, message: AbstractIncomingMessage) -> None:
+        """Handle one delivery inside its span (see :mod:`lectern_session_logger.tracing`)."""
+        with tracing.persisting(message):
+            await self._on_message(message)
+
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         acks = self._coalescer(message)
         tag = message.delivery_tag
@@ -151,10 +157,12 @@ class EventConsumer:
             EVENTS_QUEUE.settled(started, ProcessingStatus.rejected)
             return
         failpoints.raise_if("session-logger.poison", str(event.event_id))
+        tracing.set_event_type(event.event_type)
         try:
             future = self._batcher.enqueue(event)
         except BatcherClosedError:
             return  # shutting down: RabbitMQ redelivers it
+        tracing.hand_over_span(future)  # the span ends when the batch commits
         self._pending.add(future)
         future.add_done_callback(functools.partial(self._on_stored, message, acks, started))
 
