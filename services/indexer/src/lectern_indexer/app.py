@@ -17,10 +17,9 @@ from faststream.rabbit.annotations import RabbitMessage
 
 from lectern import topology
 from lectern.broker import FASTSTREAM_LOGGER, create_broker, declare_topology
-from lectern.contracts import PingResponse, RpcError, SearchResponse, SentenceScoreResponse
 from lectern.logging import get_logger
 from lectern_indexer.chunking import Chunker, WordPieceCounter
-from lectern_indexer.consumers import CommandConsumer, answer_rpc
+from lectern_indexer.consumers import CommandConsumer, RpcReply, answer_rpc
 from lectern_indexer.embedding import Embedder, FastembedEmbedder
 from lectern_indexer.handling import HandlingRecorder
 from lectern_indexer.service import IndexerService, SearchSettings
@@ -137,10 +136,8 @@ class IndexerRuntime:
             ack_policy=AckPolicy.ACK_FIRST,
             decoder=_raw_body,
         )
-        async def on_rpc(
-            message: RabbitMessage,
-        ) -> SearchResponse | SentenceScoreResponse | PingResponse | RpcError:
-            return await answer_rpc(self.service, bytes(message.body))
+        async def on_rpc(message: RabbitMessage) -> RpcReply:
+            return await answer_rpc(self.service, bytes(message.body), self.broker)
 
     def _subscribe_shard(self, queue: RabbitQueue, max_body: int) -> None:
         """Consume one shard queue (the broker delivers it to one replica at a time)."""

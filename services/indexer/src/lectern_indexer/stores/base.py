@@ -14,7 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from lectern.contracts import DEFAULT_COLLECTION, HitExplanation, MetadataFilter, SearchMode
+from lectern.contracts import (
+    DEFAULT_COLLECTION,
+    HitExplanation,
+    MetadataFilter,
+    SearchMode,
+    document_key,
+)
 from lectern_indexer.embedding import SparseVector
 from lectern_indexer.fusion import DEFAULT_FUSION, FusionConfig
 
@@ -71,21 +77,17 @@ METADATA_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 """Metadata keys that may be filtered on (safe as a payload path ``metadata.<key>``)."""
 
 
-def _scoped(collection: str, document_id: str) -> str:
-    """``<doc>`` in ``default`` (the ids stored before collections existed stay valid),
-    else ``<collection>|<doc>`` (``|`` is in neither a collection name nor a document id)."""
-    return document_id if collection == DEFAULT_COLLECTION else f"{collection}|{document_id}"
-
-
 def chunk_point_id(
     document_id: str, version: str, chunk_index: int, collection: str = DEFAULT_COLLECTION
 ) -> str:
     """Return the point id of a chunk: ``uuid5(namespace, "<scoped doc>:<version>:<index>")``.
 
-    Deterministic, so re-writing a version overwrites its own points (idempotent); the
-    scoped document (see ``_scoped``) makes one id in two collections two documents.
+    Deterministic, so re-writing a version overwrites its own points (idempotent). The
+    scoped document is :func:`lectern.contracts.document_key`: the bare id in ``default``
+    (ids stored before collections stay valid), so one id in two collections is two
+    documents.
     """
-    scoped = _scoped(collection, document_id)
+    scoped = document_key(collection, document_id)
     return str(uuid.uuid5(CHUNK_ID_NAMESPACE, f"{scoped}:{version}:{chunk_index}"))
 
 
@@ -94,7 +96,7 @@ def tombstone_point_id(document_id: str, collection: str = DEFAULT_COLLECTION) -
 
     Never equal to a chunk id (those end in ``:<version>:<index>``).
     """
-    return str(uuid.uuid5(CHUNK_ID_NAMESPACE, f"{_scoped(collection, document_id)}:tombstone"))
+    return str(uuid.uuid5(CHUNK_ID_NAMESPACE, f"{document_key(collection, document_id)}:tombstone"))
 
 
 def registry_point_id(collection: str) -> str:
@@ -230,8 +232,10 @@ class VectorStore(Protocol):
         ...
 
     async def count(self, collection: str, *, first_chunks: bool = False) -> int:
-        """Exact number of chunks of ``collection`` (with ``first_chunks``: of chunk 0 only,
-        i.e. documents, each version counted once). Tombstones never count."""
+        """Exact number of chunks of ``collection``; tombstones never count.
+
+        With ``first_chunks``, only chunk 0 of each version: the documents.
+        """
         ...
 
     async def registered(self) -> dict[str, str]:
@@ -243,8 +247,10 @@ class VectorStore(Protocol):
         ...
 
     async def drop_collection(self, collection: str) -> int:
-        """Remove the registry point, then every point of ``collection`` (chunks and
-        tombstones); durable when it returns. Returns the points removed."""
+        """Remove the registry point, then every chunk and tombstone of ``collection``.
+
+        Durable when it returns; returns the number of points removed.
+        """
         ...
 
 

@@ -45,8 +45,10 @@ def in_collections(collections: Sequence[str]) -> qe.FieldCondition:
 def edge_filter(
     conditions: MetadataFilter | None, collections: Sequence[str] | None = None
 ) -> qe.Filter | None:
-    """Translate a :class:`MetadataFilter` and the searched collections into an Edge
-    filter (``None`` when both are empty; ``collections=None`` means every collection)."""
+    """Translate a :class:`MetadataFilter` and the searched collections to an Edge filter.
+
+    ``None`` when both are empty; ``collections=None`` means every collection.
+    """
     must: list[Any] = [] if collections is None else [in_collections(collections)]
     if conditions is None:
         return qe.Filter(must=must) if must else None

@@ -23,12 +23,12 @@ from lectern_indexer.stores.base import (
     DENSE_VECTOR,
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
+    REGISTRY_FIELD,
     SPARSE_VECTOR,
     SUMMARY_FIELDS,
     TOMBSTONE_FIELD,
     ChunkPoint,
     ScoredPoint,
-    REGISTRY_FIELD,
     StoredPoint,
     VectorQuery,
     metadata_index_keys,
@@ -55,8 +55,10 @@ def in_collections(collections: Sequence[str]) -> models.FieldCondition:
 def server_filter(
     conditions: MetadataFilter | None, collections: Sequence[str] | None = None
 ) -> models.Filter | None:
-    """Translate a :class:`MetadataFilter` and the searched collections into a
-    qdrant-client filter (``None`` if both are empty; ``collections=None``: every one)."""
+    """Translate a :class:`MetadataFilter` and the searched collections to a client filter.
+
+    ``None`` if both are empty; ``collections=None`` means every collection.
+    """
     must: list[models.Condition] = [] if collections is None else [in_collections(collections)]
     if conditions is None:
         return models.Filter(must=must) if must else None
