@@ -20,6 +20,7 @@ from lectern_gateway.answers.llm import LlmClient, Usage, fallback_reason
 from lectern_gateway.answers.scoring import extract
 from lectern_gateway.auth import request_access
 from lectern_gateway.backends import Backends
+from lectern_gateway.collections.access import read_collections
 from lectern_gateway.schemas import AnswerBody, AnswerResultBody, Citation, TokenUsage
 
 log = get_logger(__name__)
@@ -51,7 +52,11 @@ async def retrieve(backends: Backends, body: AnswerBody, request_id: str) -> lis
     if body.context:
         return context_hits(body.context)
     request = SearchRequest(
-        correlation_id=request_id, query=body.question, top_k=body.top_k, filter=body.filter
+        correlation_id=request_id,
+        query=body.question,
+        top_k=body.top_k,
+        filter=body.filter,
+        collections=read_collections(body.collections),
     )
     response = await backends.call(
         "indexer", request, SearchResponse, timeout=backends.settings.search_timeout_s
@@ -130,6 +135,13 @@ def extractive_draft(result: ExtractiveAnswer, reason: str | None) -> Draft:
     )
 
 
+def _searched(body: AnswerBody) -> list[str]:
+    """The collections an answer read, for its event (``[]``: every collection)."""
+    if body.context:
+        return []
+    return read_collections(body.collections) or []
+
+
 async def record(
     backends: Backends,
     body: AnswerBody,
@@ -151,6 +163,7 @@ async def record(
             answer=draft.text,
             latency_ms=latency_ms,
             cited_chunk_ids=[c.hit.chunk_id for c in citations],
+            collections=_searched(body),
             answer_id=answer_id,
             generator=draft.generator,
             scorer=draft.scorer,

@@ -74,17 +74,25 @@ class CollectionController(Controller):
 
     @get("/{name:str}", summary="A collection and its counts")
     async def get_collection(
-        self, name: PathCollection, backends: NamedDependency[Backends], request: Request[Any, Any, Any]
+        self,
+        name: PathCollection,
+        backends: NamedDependency[Backends],
+        request: Request[Any, Any, Any],
     ) -> CollectionInfo:
         """One collection; ``404`` when unknown."""
         return await service.describe(backends, name, request.state.request_id)
 
     @delete("/{name:str}", status_code=HTTP_200_OK, summary="Delete a collection and its chunks")
     async def delete_collection(
-        self, name: PathCollection, backends: NamedDependency[Backends], request: Request[Any, Any, Any]
+        self,
+        name: PathCollection,
+        backends: NamedDependency[Backends],
+        request: Request[Any, Any, Any],
     ) -> CollectionDeletedBody:
-        """Remove the collection and every chunk in it (its event history stays until
-        retention); ``409`` for ``default``, ``404`` when unknown."""
+        """Remove the collection and every chunk in it; ``409`` for ``default``.
+
+        Its event history stays until retention; ``404`` when unknown.
+        """
         request_id = request.state.request_id
         info, deleted = await service.delete(backends, name, request_id)
         return CollectionDeletedBody(collection=info, deleted_points=deleted, request_id=request_id)
