@@ -64,11 +64,13 @@ async def seeded(
 async def test_one_id_in_two_collections_has_two_states(seeded: RpcClient):
     plain = await call(seeded, DocumentStatusRequest(document_id="same"))
     team = await call(seeded, DocumentStatusRequest(document_id="same", collection="team-a"))
-    assert isinstance(plain, DocumentStatusResponse) and isinstance(team, DocumentStatusResponse)
+    assert isinstance(plain, DocumentStatusResponse)
+    assert isinstance(team, DocumentStatusResponse)
     assert (plain.document.collection, plain.document.chunk_count) == ("default", 3)
     assert (team.document.collection, team.document.chunk_count) == ("team-a", 5)
     missing = await call(seeded, DocumentStatusRequest(document_id="other"))
-    assert isinstance(missing, RpcError) and missing.status == 404
+    assert isinstance(missing, RpcError)
+    assert missing.status == 404
 
 
 async def test_lists_are_per_collection_and_page_across_them(seeded: RpcClient):
@@ -97,7 +99,8 @@ async def test_analytics_per_collection(seeded: RpcClient):
     assert [(f.collection, f.document_id) for f in team.failed_documents] == [("team-a", "broken")]
     assert everything.searches == 3
     default = await call(seeded, summary(["default"]))
-    assert default.failed_documents == [] and default.searches == 1
+    assert default.failed_documents == []
+    assert default.searches == 1
 
 
 async def test_a_deleted_collection_deletes_its_documents(

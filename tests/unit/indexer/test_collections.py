@@ -53,12 +53,15 @@ async def test_create_list_get_and_conflicts(service: IndexerService):
     assert isinstance(created, CollectionsResponse)
     assert created.collections[0].name == "team-a"
     again = await rpc(service, "create", "team-a")
-    assert isinstance(again, RpcError) and again.status == 409
+    assert isinstance(again, RpcError)
+    assert again.status == 409
     assert isinstance(await rpc(service, "create", "default"), RpcError)
     missing = await rpc(service, "get", "nope")
-    assert isinstance(missing, RpcError) and missing.status == 404
+    assert isinstance(missing, RpcError)
+    assert missing.status == 404
     refused = await rpc(service, "delete", "default")
-    assert isinstance(refused, RpcError) and refused.status == 409
+    assert isinstance(refused, RpcError)
+    assert refused.status == 409
     listed = await rpc(service, "list")
     assert isinstance(listed, CollectionsResponse)
     assert [c.name for c in listed.collections] == ["default", "team-a"]
@@ -77,7 +80,8 @@ async def test_one_id_in_two_collections_then_dropping_one(service: IndexerServi
     assert isinstance(info, CollectionsResponse)
     assert (info.collections[0].document_count, info.collections[0].chunk_count) == (1, 1)
     dropped = await rpc(service, "delete", "team-a")
-    assert isinstance(dropped, CollectionsResponse) and dropped.deleted_points == 1
+    assert isinstance(dropped, CollectionsResponse)
+    assert dropped.deleted_points == 1
     left = await service.search(SearchRequest(query="rover sand", top_k=10))
     assert [h.collection for h in left.hits] == ["default"]
     gone = await service.delete(DeleteDocument(document_id="doc-1", collection="team-a"))
