@@ -77,3 +77,21 @@ def test_ingest_wait_search_ask_status_and_dead_letters(stack: Stack, folder: Pa
     assert "indexer.commands.0.dlq: 0 message(s)" in dead.stdout
     usage = lectern(stack, "dlq", "replay", "indexer.commands.0")
     assert usage.returncode == 2
+
+    # Collections: create one, ingest a page into it, search only it, list, delete.
+    assert lectern(stack, "collections", "create", "cli-team").returncode == 0
+    page = folder / "jetty" / "web_visualization.md"
+    into = lectern(stack, "ingest", str(page), "--collection", "cli-team", "--wait")
+    assert into.returncode == 0, into.stdout + into.stderr
+    scoped = lectern(stack, "search", "web visualization", "--collection", "cli-team")
+    assert scoped.returncode == 0, scoped.stderr
+    assert "cli-team" in scoped.stdout
+    assert "install_osx.md" not in scoped.stdout
+    status = lectern(stack, "status", "web_visualization.md", "--collection", "cli-team")
+    assert "indexed" in status.stdout, status.stdout + status.stderr
+    table = lectern(stack, "collections", "list")
+    assert "cli-team" in table.stdout
+    assert "default" in table.stdout
+    dropped = lectern(stack, "collections", "delete", "cli-team")
+    assert dropped.returncode == 0, dropped.stderr
+    assert "deleted cli-team" in dropped.stdout

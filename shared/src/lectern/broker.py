@@ -16,7 +16,7 @@ from aio_pika.abc import AbstractChannel, AbstractQueue
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 
 from lectern import topology
-from lectern.contracts import Event, EventEnvelope, Message
+from lectern.contracts import Event, EventEnvelope, Message, OrderedCommand
 from lectern.event_bounds import MAX_EVENT_BYTES, bound_event
 from lectern.retry import RETRY_DELAYS_MS, retry_queue
 
@@ -152,15 +152,18 @@ async def publish_command(
 ) -> None:
     """Publish a command on ``lectern.commands`` (confirmed, persistent, mandatory).
 
-    A command on a document carries its ``document_id`` in
-    :data:`lectern.topology.DOCUMENT_KEY_HEADER`, the key of the indexer's shards.
+    A command on a document carries its document key in
+    :data:`lectern.topology.DOCUMENT_KEY_HEADER`, the key of the indexer's shards: the
+    bare ``document_id`` in ``default``, ``<collection>|<document_id>`` elsewhere
+    (:func:`lectern.contracts.document_key`), so one id in two collections may be
+    worked on by two replicas at once while one document never is.
 
     Raises:
         aio_pika.exceptions.DeliveryError: the broker returned or nacked the message.
         TimeoutError: no confirm within ``timeout`` seconds.
     """
-    document_id = getattr(command, "document_id", None)
-    headers = {topology.DOCUMENT_KEY_HEADER: document_id} if document_id else {}
+    key = command.document_key if isinstance(command, OrderedCommand) else None
+    headers = {topology.DOCUMENT_KEY_HEADER: key} if key else {}
     await _publish(broker, command, topology.commands_exchange, routing_key, timeout, headers)
 
 

@@ -54,4 +54,18 @@ def build_catalogue(version: str = "1") -> dict[str, Any]:
         description="Commands (imperative) and events (past tense) that cross RabbitMQ.",
     )
     jsonable: dict[str, Any] = json.loads(document.to_specification().to_json())
-    return jsonable
+    return _sorted_sections(jsonable)
+
+
+def _sorted_sections(document: dict[str, Any]) -> dict[str, Any]:
+    """Order channels, operations and components by name.
+
+    FastStream emits them in publisher-registration order, which is not stable across
+    runs; sorting keeps ``docs/asyncapi.json`` diffs to what changed.
+    """
+    for section in ("channels", "operations"):
+        if section in document:
+            document[section] = dict(sorted(document[section].items()))
+    for part, entries in (document.get("components") or {}).items():
+        document["components"][part] = dict(sorted(entries.items()))
+    return document

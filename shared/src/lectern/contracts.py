@@ -34,6 +34,22 @@ DOCUMENT_ID_PATTERN = r"^[A-Za-z0-9._:@+-]+(?:/[A-Za-z0-9._:@+-]+)*$"
 DocumentId = Annotated[
     str, StringConstraints(min_length=1, max_length=256, pattern=DOCUMENT_ID_PATTERN)
 ]
+COLLECTION_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+"""Collection names: 1-63 lower-case letters, digits, ``_`` and ``-``, starting with a
+letter or digit (safe in URLs, payload values and metric labels)."""
+CollectionName = Annotated[str, StringConstraints(pattern=COLLECTION_PATTERN)]
+DEFAULT_COLLECTION = "default"
+"""The collection that always exists; messages without a ``collection`` belong to it."""
+
+
+def document_key(collection: str, document_id: str) -> str:
+    """Return the key of a document across collections (shard routing, locks).
+
+    ``default``'s documents keep their bare id (what producers that predate collections
+    send in the shard header); others are ``<collection>|<document_id>``, unambiguous
+    because ``|`` occurs in neither a collection name nor a document id.
+    """
+    return document_id if collection == DEFAULT_COLLECTION else f"{collection}|{document_id}"
 
 
 def utc_now() -> datetime:
@@ -121,6 +137,12 @@ class OrderedCommand(Message):
     """A command on one document, applied in the order of :attr:`order_key`."""
 
     document_id: DocumentId
+    collection: CollectionName = DEFAULT_COLLECTION
+
+    @property
+    def document_key(self) -> str:
+        """:func:`document_key` of this command's collection and document."""
+        return document_key(self.collection, self.document_id)
 
     @property
     def order_key(self) -> str:
@@ -160,6 +182,7 @@ class DocumentAccepted(Event):
 
     event_type: Literal["document.accepted"] = "document.accepted"
     document_id: str
+    collection: CollectionName = DEFAULT_COLLECTION
     version: str
     title: str
     source: str | None = None
@@ -177,6 +200,7 @@ class DocumentIndexed(Event):
 
     event_type: Literal["document.indexed"] = "document.indexed"
     document_id: str
+    collection: CollectionName = DEFAULT_COLLECTION
     version: str
     chunk_count: int = Field(ge=0)
     unchanged: bool = False
@@ -189,6 +213,7 @@ class DocumentIndexingFailed(Event):
 
     event_type: Literal["document.failed"] = "document.failed"
     document_id: str
+    collection: CollectionName = DEFAULT_COLLECTION
     version: str | None = None
     reason: str
     retryable: bool = False
@@ -203,6 +228,7 @@ class DocumentDeleted(Event):
 
     event_type: Literal["document.deleted"] = "document.deleted"
     document_id: str
+    collection: CollectionName = DEFAULT_COLLECTION
     deleted_points: int = Field(ge=0)
     superseded: bool = False
 
@@ -219,6 +245,8 @@ class SearchCompleted(Event):
     chunk_ids: list[str] = Field(default_factory=list)
     document_ids: list[str] = Field(default_factory=list)
     principal: Principal = None
+    collections: list[str] = Field(default_factory=list)
+    """Collections searched (empty: every collection, or a producer's old event)."""
 
 
 class AnswerStep(BaseModel):
@@ -261,12 +289,31 @@ class AnswerCompleted(Event):
     latency_ms: float
     cited_chunk_ids: list[str] = Field(default_factory=list)
     principal: Principal = None
+    collections: list[str] = Field(default_factory=list)
     answer_id: str | None = None
     generator: str = "extractive"
     scorer: str | None = None
     fallback_reason: str | None = None
     steps: list[AnswerStep] = Field(default_factory=list)
     search_query: str | None = None
+
+
+class CollectionCreated(Event):
+    """A collection was registered in the indexer's store (``default`` never is)."""
+
+    event_type: Literal["collection.created"] = "collection.created"
+    collection: CollectionName
+
+
+class CollectionDeleted(Event):
+    """A collection and every chunk and tombstone in it were removed from the store.
+
+    Its documents' event history stays in the event log until retention drops it.
+    """
+
+    event_type: Literal["collection.deleted"] = "collection.deleted"
+    collection: CollectionName
+    deleted_points: int = Field(ge=0)
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -278,6 +325,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         DocumentDeleted,
         SearchCompleted,
         AnswerCompleted,
+        CollectionCreated,
+        CollectionDeleted,
     )
 }
 """Known event classes by ``event_type`` (also their routing keys)."""
@@ -314,10 +363,15 @@ class MetadataFilter(BaseModel):
 
 
 class SearchRequest(Message):
-    """RPC body on ``indexer.rpc``: find the ``top_k`` chunks closest to ``query``."""
+    """RPC body on ``indexer.rpc``: find the ``top_k`` chunks closest to ``query``.
+
+    ``collections`` names the collections searched (at most 100); ``None`` searches every
+    collection (keys with ``*``, and callers that predate collections).
+    """
 
     kind: Literal["search"] = "search"
     query: str = Field(min_length=1, max_length=4096)
+    collections: list[CollectionName] | None = Field(default=None, min_length=1, max_length=100)
     top_k: int = Field(default=5, ge=1, le=50)
     mode: SearchMode = "hybrid"
     filter: MetadataFilter | None = None
@@ -360,6 +414,7 @@ class SearchHit(BaseModel):
     version: str = ""
     metadata: dict[str, Any] = Field(default_factory=dict)
     explain: HitExplanation | None = None
+    collection: str = DEFAULT_COLLECTION
 
 
 class SearchResponse(BaseModel):
@@ -396,6 +451,51 @@ class SentenceScoreResponse(BaseModel):
     kind: Literal["score_sentences"] = "score_sentences"
     scores: list[float]
     latency_ms: float
+
+
+CollectionAction = Literal["create", "get", "list", "delete"]
+
+
+class CollectionRequest(Message):
+    """RPC body on ``indexer.rpc``: manage the collection registry (the indexer owns it).
+
+    ``name`` is required for every action but ``list``. ``create`` of an existing
+    collection and ``delete`` of ``default`` answer 409; ``get``/``delete`` of an unknown
+    one 404 (as :class:`RpcError`).
+    """
+
+    kind: Literal["collection"] = "collection"
+    action: CollectionAction
+    name: CollectionName | None = None
+
+
+class CollectionInfo(BaseModel):
+    """One collection: its name, when it was created, and what it holds now.
+
+    Attributes:
+        name: the collection's name.
+        created_at: when it was registered; ``None`` for ``default``.
+        document_count: documents with indexed chunks (counted by their chunk 0).
+        chunk_count: chunks stored.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    created_at: AwareDatetime | None = None
+    document_count: int = Field(ge=0)
+    chunk_count: int = Field(ge=0)
+
+
+class CollectionsResponse(BaseModel):
+    """RPC reply to :class:`CollectionRequest`: the collections concerned, by name.
+
+    ``deleted_points`` counts the chunks and tombstones a ``delete`` removed.
+    """
+
+    kind: Literal["collections"] = "collections"
+    collections: list[CollectionInfo]
+    deleted_points: int = 0
 
 
 class PingRequest(Message):

@@ -25,7 +25,15 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from lectern.contracts import DocumentId, Message, PingRequest, PingResponse, RpcError
+from lectern.contracts import (
+    DEFAULT_COLLECTION,
+    CollectionName,
+    DocumentId,
+    Message,
+    PingRequest,
+    PingResponse,
+    RpcError,
+)
 
 DocumentStatus = Literal["accepted", "indexed", "failed", "deleted"]
 """Lifecycle state of a document, from its latest ``document.*`` event."""
@@ -35,6 +43,8 @@ MAX_ANALYTICS_WINDOW = timedelta(days=366)
 
 SessionId = Annotated[str, Field(min_length=1, max_length=128)]
 Cursor = Annotated[str, Field(min_length=1, max_length=512)]
+Collections = Annotated[list[CollectionName] | None, Field(default=None, max_length=100)]
+"""Collections a read covers; ``None``: every collection."""
 
 
 class _Reply(BaseModel):
@@ -112,9 +122,11 @@ class DocumentView(_Reply):
         failure_reason: why indexing failed (status ``failed`` only).
         first_seen_at: ``occurred_at`` of the oldest event seen for the document.
         updated_at: ``occurred_at`` of the event that set ``status``.
+        collection: the collection the document belongs to (ids are unique within one).
     """
 
     document_id: str
+    collection: str = DEFAULT_COLLECTION
     status: DocumentStatus
     version: str | None = None
     title: str | None = None
@@ -131,6 +143,7 @@ class DocumentStatusRequest(Message):
 
     kind: Literal["document_status"] = "document_status"
     document_id: DocumentId
+    collection: CollectionName = DEFAULT_COLLECTION
 
 
 class DocumentStatusResponse(_Reply):
@@ -141,9 +154,10 @@ class DocumentStatusResponse(_Reply):
 
 
 class DocumentListRequest(Message):
-    """Documents ordered by ``document_id``, optionally with one status, one page."""
+    """Documents ordered by collection and ``document_id``, optionally with one status."""
 
     kind: Literal["document_list"] = "document_list"
+    collections: Collections = None
     status: DocumentStatus | None = None
     limit: int = Field(default=50, ge=1, le=500)
     after: Cursor | None = None
@@ -167,6 +181,8 @@ class AnalyticsSummaryRequest(Message):
     since: AwareDatetime
     until: AwareDatetime
     top_n: int = Field(default=10, ge=1, le=100)
+    collections: Collections = None
+    """Only searches and answers that named one of these, and their failed documents."""
 
     @model_validator(mode="after")
     def _window_is_valid(self) -> Self:
@@ -204,6 +220,7 @@ class FailedDocument(_Reply):
     """A document whose latest state is ``failed``, with the indexer's reason."""
 
     document_id: str
+    collection: str = DEFAULT_COLLECTION
     version: str | None = None
     reason: str | None = None
     failed_at: AwareDatetime

@@ -35,7 +35,9 @@ INDEXER_SHARDS_EXCHANGE_NAME = "indexer.commands.shards"
 DEFAULT_INDEXER_SHARDS = 4
 """Shard queues when ``INDEXER_SHARDS`` is not set; every service must use one value."""
 DOCUMENT_KEY_HEADER = "x-lectern-document-id"
-"""Header carrying a command's ``document_id``: the key the shards are hashed on.
+"""Header carrying a command's document key (:func:`lectern.contracts.document_key`: the
+``document_id`` in ``default``, ``<collection>|<document_id>`` elsewhere), the key the
+shards are hashed on.
 
 A producer that omits it still reaches the indexer, but every such command lands in
 one shard, whatever its document."""

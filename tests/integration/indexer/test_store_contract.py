@@ -6,12 +6,15 @@ API. Vectors are small and hand-made, so these tests run at unit speed.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from qdrant_client import AsyncQdrantClient
 
 from lectern.contracts import FusionMethod, MetadataFilter
@@ -49,12 +52,14 @@ def point(
     version: str = "v1",
     source: str | None = None,
     metadata: dict[str, object] | None = None,
+    collection: str = "default",
 ) -> ChunkPoint:
     return ChunkPoint(
-        id=chunk_point_id(document_id, version, index),
+        id=chunk_point_id(document_id, version, index, collection),
         dense=dense,
         sparse=SparseVector(list(terms), list(terms.values())),
         payload={
+            "collection": collection,
             "document_id": document_id,
             "version": version,
             "chunk_index": index,
@@ -144,6 +149,7 @@ async def test_ping_and_payload_indexes(store: VectorStore):
     fields = await store.indexed_fields()
     assert {"document_id", "version", "source", "format", "chunk_index"} <= fields
     assert {"metadata.lang", "metadata.level", "metadata.draft", "metadata.tags"} <= fields
+    assert await store.tenant_fields() == {"collection"}
 
 
 async def test_dense_ranks_by_cosine(store: VectorStore):
@@ -291,3 +297,146 @@ async def test_order_key_is_listed_with_a_documents_points(store: VectorStore):
     await store.upsert([keyed])
     listed = await store.document_points("delta")
     assert [p.payload["order_key"] for p in listed] == [keyed.payload["order_key"]]
+
+
+async def test_one_document_id_in_two_collections_is_two_documents(store: VectorStore):
+    twin = point("alpha", 0, axis((0, 1.0)), {1: 1.0}, collection="team-b", version="v9")
+    await store.upsert([twin])
+    assert twin.id != chunk_point_id("alpha", "v9", 0)
+    assert [p.payload["version"] for p in await store.document_points("alpha")] == ["v1"]
+    assert [p.id for p in await store.document_points("alpha", "team-b")] == [twin.id]
+    await store.put_tombstone("alpha", "2026-12-01T12:00:00.000000Z/" + "0" * 32, "team-b")
+    assert await store.tombstone("alpha") is None
+    assert await store.tombstone("alpha", "team-b") is not None
+    for collections, expected in [(("default",), "v1"), (("team-b",), "v9")]:
+        hits = await store.search(query("dense", dense=axis((0, 1.0)), collections=collections))
+        assert {h.payload["version"] for h in hits if h.payload["document_id"] == "alpha"} == {
+            expected
+        }
+
+
+async def test_registry_counts_and_dropping_a_collection(store: VectorStore):
+    assert await store.registered() == {}
+    await store.register("team-b", "2026-12-01T12:00:00+00:00")
+    await store.register("team-b", "2026-12-01T12:00:00+00:00")
+    assert await store.registered() == {"team-b": "2026-12-01T12:00:00+00:00"}
+    chunks = [point("doc", i, axis((i, 1.0)), {i: 1.0}, collection="team-b") for i in range(3)]
+    await store.upsert([*chunks, point("other", 0, axis((5, 1.0)), {5: 1.0}, collection="team-b")])
+    await store.put_tombstone("gone", "2026-12-01T12:00:00.000000Z/" + "0" * 32, "team-b")
+    assert await store.count("team-b") == 4
+    assert await store.count("team-b", first_chunks=True) == 2
+    assert await store.count("default") == len(CORPUS)
+    assert await store.drop_collection("team-b") == 5
+    assert await store.registered() == {}
+    assert await store.count("team-b") == 0
+    assert await store.tombstone("gone", "team-b") is None
+    assert await store.count("default") == len(CORPUS)
+
+
+# ----------------------------------------------------------------- isolation (property)
+
+TENANTS = ("default", "team-a", "team-b")
+_docs = st.lists(
+    st.tuples(
+        st.sampled_from(TENANTS),
+        st.sampled_from(("d1", "d2", "shared/x")),
+        st.integers(min_value=0, max_value=7),
+        st.sampled_from(("en", "de")),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _open_store(kind: str, folder: Path) -> VectorStore:
+    if kind == "edge":
+        return QdrantEdgeStore(folder / "shard")
+    return QdrantServerStore(AsyncQdrantClient(location=":memory:"), "isolation")
+
+
+async def _isolation_case(
+    kind: str,
+    folder: Path,
+    docs: list[tuple[str, str, int, str]],
+    searched: tuple[str, ...],
+    mode: str,
+    conditions: MetadataFilter | None,
+) -> None:
+    store = _open_store(kind, folder)
+    await store.open()
+    try:
+        points = {  # the last of two equal (collection, document, chunk) wins, as in the store
+            (c, d, i): point(
+                d,
+                i,
+                axis((i, 1.0), (8, 0.1)),
+                {i: 1.0, 99: 0.5},
+                collection=c,
+                metadata={"lang": lang},
+            )
+            for c, d, i, lang in docs
+        }
+        await store.upsert(list(points.values()))
+        hits = await store.search(
+            query(
+                mode,
+                dense=axis((0, 1.0)),
+                terms={99: 1.0},
+                filter=conditions,
+                collections=searched,
+                limit=50,
+            )
+        )
+        expected = {
+            p.id
+            for (c, d, _), p in points.items()
+            if c in searched
+            and (
+                conditions is None
+                or conditions.document_ids is None
+                or d in conditions.document_ids
+            )
+            and (
+                conditions is None
+                or not conditions.metadata
+                or p.payload["metadata"]["lang"] == conditions.metadata["lang"]
+            )
+        }
+        assert {h.payload["collection"] for h in hits} <= set(searched)
+        assert {h.id for h in hits} == expected  # every point shares the dense axis 8 and term 99
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("kind", ["edge", "server"])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    docs=_docs,
+    searched=st.lists(st.sampled_from(TENANTS), min_size=1, max_size=3, unique=True).map(tuple),
+    mode=st.sampled_from(("dense", "sparse", "hybrid")),
+    conditions=st.one_of(
+        st.none(),
+        st.builds(
+            MetadataFilter,
+            document_ids=st.one_of(
+                st.none(),
+                st.lists(st.sampled_from(("d1", "d2", "shared/x")), min_size=1, max_size=2),
+            ),
+            metadata=st.one_of(st.none(), st.sampled_from(({"lang": "en"}, {"lang": "de"}))),
+        ),
+    ),
+)
+def test_a_search_never_returns_another_collections_chunks(
+    kind: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    docs: list[tuple[str, str, int, str]],
+    searched: tuple[str, ...],
+    mode: str,
+    conditions: MetadataFilter | None,
+):
+    folder = tmp_path_factory.mktemp("isolation")
+    asyncio.run(_isolation_case(kind, folder, docs, searched, mode, conditions))

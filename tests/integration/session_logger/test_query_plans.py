@@ -47,13 +47,23 @@ def relations(nodes: list[dict[str, Any]]) -> set[str]:
             queries.SESSION_HISTORY,
             ("s", datetime(1, 1, 1, tzinfo=UTC), UUID(int=0), 101, "key:x"),
         ),
-        ("document_status", queries.DOCUMENT_STATUS, ("d",)),
-        ("document_list", queries.DOCUMENT_LIST, ("", 51)),
-        ("document_list_by_status", queries.DOCUMENT_LIST_BY_STATUS, ("", 51, "failed")),
+        ("document_status", queries.DOCUMENT_STATUS, ("d", "default")),
+        ("document_list", queries.DOCUMENT_LIST, ("", 51, None, "")),
+        ("document_list_in", queries.DOCUMENT_LIST, ("", 51, ["team-a"], "")),
+        (
+            "document_list_by_status",
+            queries.DOCUMENT_LIST_BY_STATUS,
+            ("", 51, ["team-a"], "", "failed"),
+        ),
         (
             "analytics_summary",
             queries.ANALYTICS_SUMMARY,
-            (NOW - timedelta(days=1), NOW, 10, 100),
+            (NOW - timedelta(days=1), NOW, 10, 100, None),
+        ),
+        (
+            "analytics_summary_in",
+            queries.ANALYTICS_SUMMARY,
+            (NOW - timedelta(days=1), NOW, 10, 100, ["team-a"]),
         ),
     ],
 )
@@ -65,6 +75,8 @@ async def test_read_uses_indexes(db: asyncpg.Connection, name: str, sql: str, ar
 async def test_analytics_prunes_partitions_outside_the_window(db: asyncpg.Connection):
     today = NOW.date()
     since = datetime.combine(today, datetime.min.time(), tzinfo=UTC)
-    nodes = await plan_of(db, queries.ANALYTICS_SUMMARY, since, since + timedelta(days=1), 10, 100)
+    nodes = await plan_of(
+        db, queries.ANALYTICS_SUMMARY, since, since + timedelta(days=1), 10, 100, None
+    )
     event_partitions = {r for r in relations(nodes) if r.startswith("events_")}
     assert event_partitions == {f"events_p{today:%Y%m%d}"}

@@ -28,6 +28,12 @@ EXPECTED = {
     ("POST", "/v1/answers"): "read",
     ("GET", "/v1/sessions/{session_id:str}"): "read",
     ("GET", "/v1/analytics/summary"): "admin",
+    ("POST", "/v1/collections"): "admin",
+    ("GET", "/v1/collections"): "admin",
+    ("GET", "/v1/collections/{name:str}"): "admin",
+    ("DELETE", "/v1/collections/{name:str}"): "admin",
+    ("POST", "/v1/documents:batch"): "write",
+    ("GET", "/v1/models"): "read",
 }
 """The policy of the known routes; a route not listed must need what its ``opt`` says
 (``admin`` when it says nothing)."""

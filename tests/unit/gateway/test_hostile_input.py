@@ -373,7 +373,8 @@ def test_bodies_are_closed_and_bounded(openapi: dict[str, Any]):
     assert search["query"]["pattern"]
     metadata = schemas["IngestDocumentBody"]["properties"]["metadata"]
     assert (metadata["type"], metadata["maxProperties"]) == ("object", 64)
-    (parameter,) = openapi["paths"]["/v1/documents/{document_id}"]["get"]["parameters"]
+    parameters = openapi["paths"]["/v1/documents/{document_id}"]["get"]["parameters"]
+    (parameter,) = [p for p in parameters if p["in"] == "path"]
     assert parameter["schema"]["pattern"] == DOCUMENT_ID_PATTERN
     assert parameter["schema"]["maxLength"] == 256
 

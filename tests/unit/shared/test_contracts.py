@@ -93,6 +93,7 @@ def test_envelope_reads_any_event_and_keeps_its_fields():
     assert envelope.event_type == "document.indexed"
     assert envelope.model_extra == {
         "document_id": "d",
+        "collection": "default",
         "version": "v",
         "chunk_count": 2,
         "unchanged": False,
@@ -118,6 +119,8 @@ def test_event_catalogue_names_routing_keys():
         "document.deleted",
         "search.completed",
         "answer.completed",
+        "collection.created",
+        "collection.deleted",
     }
 
 
@@ -151,3 +154,31 @@ def test_outcome_events_default_to_not_superseded():
     )
     assert indexed.superseded is False
     assert DocumentDeleted(document_id="d", deleted_points=0).superseded is False
+
+
+def test_messages_without_a_collection_belong_to_default():
+    old = {"document_id": "d", "version": "0" * 64, "title": "t", "format": "text", "content": "c"}
+    command = IngestDocument.model_validate(old)
+    assert command.collection == "default"
+    assert command.document_key == "d"
+    scoped = IngestDocument.model_validate({**old, "collection": "team-a"})
+    assert scoped.document_key == "team-a|d"
+    assert (
+        DocumentIndexed.model_validate(
+            {"document_id": "d", "version": "v", "chunk_count": 1}
+        ).collection
+        == "default"
+    )
+
+
+@pytest.mark.parametrize("name", ["", "A", "-x", "x" * 64, "a b", "a/b", "*"])
+def test_collection_names_follow_the_pattern(name: str):
+    with pytest.raises(ValidationError):
+        IngestDocument(
+            document_id="d",
+            version="0" * 64,
+            title="t",
+            format="text",
+            content="c",
+            collection=name,
+        )

@@ -24,11 +24,18 @@ T = TypeVar("T")
 app = typer.Typer(help="Lectern: ingest documents, search and ask over the gateway's HTTP API.")
 dlq_app = typer.Typer(help="Dead-letter queues (needs an admin key).")
 app.add_typer(dlq_app, name="dlq")
+collections_app = typer.Typer(help="Collections (needs an admin key).")
+app.add_typer(collections_app, name="collections")
 console = Console()
 errors = Console(stderr=True)
 
 Url = Annotated[str, typer.Option(envvar="LECTERN_URL", help="the gateway")]
 Key = Annotated[str | None, typer.Option(envvar="LECTERN_API_KEY", help="API key")]
+Collections = Annotated[
+    list[str] | None,
+    typer.Option("--collection", help="a collection to read (repeatable; default: all yours)"),
+]
+Collection = Annotated[str, typer.Option(help="the document's collection")]
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 
@@ -96,18 +103,22 @@ def search(
     query: str,
     top_k: Annotated[int, typer.Option(min=1, max=50)] = 5,
     mode: Annotated[str, typer.Option(help="hybrid, dense or sparse")] = "hybrid",
+    collection: Collections = None,
     url: Url = DEFAULT_URL,
     api_key: Key = None,
 ) -> None:
     """Search the index and print the best chunks."""
-    body = {"query": query, "top_k": top_k, "mode": mode}
+    body: dict[str, Any] = {"query": query, "top_k": top_k, "mode": mode}
+    if collection:
+        body["collections"] = collection
     result = _run(url, api_key, lambda c: c.request("POST", "/v1/search", json=body))
     table = Table(title=f"{query}  ({result.get('latency_ms', 0):.0f} ms)")
-    for column in ("#", "document", "heading path", "text"):
+    for column in ("#", "collection", "document", "heading path", "text"):
         table.add_column(column)
     for rank, hit in enumerate(result["hits"], 1):
         path = " > ".join(hit.get("heading_path") or [])
-        table.add_row(str(rank), hit["document_id"], path, hit["text"][:160])
+        where = hit.get("collection", "default")
+        table.add_row(str(rank), where, hit["document_id"], path, hit["text"][:160])
     console.print(table)
 
 
@@ -117,11 +128,14 @@ def ask(
     top_k: Annotated[int, typer.Option(min=1, max=50)] = 5,
     stream: Annotated[bool, typer.Option(help="print the answer as it is written")] = True,
     session_id: Annotated[str | None, typer.Option(help="continue a conversation")] = None,
+    collection: Collections = None,
     url: Url = DEFAULT_URL,
     api_key: Key = None,
 ) -> None:
     """Ask a question; the answer streams with numbered citations."""
     body: dict[str, Any] = {"question": question, "top_k": top_k}
+    if collection:
+        body["collections"] = collection
     if session_id:
         body["session_id"] = session_id
 
@@ -158,9 +172,15 @@ def _print_citations(citations: list[dict[str, Any]]) -> None:
 
 
 @app.command()
-def status(document_id: str, url: Url = DEFAULT_URL, api_key: Key = None) -> None:
+def status(
+    document_id: str,
+    collection: Collection = "default",
+    url: Url = DEFAULT_URL,
+    api_key: Key = None,
+) -> None:
     """Show a document's latest status."""
-    view = _run(url, api_key, lambda c: c.request("GET", f"/v1/documents/{document_id}"))
+    path, params = f"/v1/documents/{document_id}", {"collection": collection}
+    view = _run(url, api_key, lambda c: c.request("GET", path, params=params))
     for key, value in view.items():
         if value is not None and key != "kind":
             console.print(f"{key:>15}  {value}", markup=False, highlight=False)
@@ -170,19 +190,55 @@ def status(document_id: str, url: Url = DEFAULT_URL, api_key: Key = None) -> Non
 def documents(
     status: Annotated[str | None, typer.Option(help="accepted, indexed, failed, deleted")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    collection: Collections = None,
     url: Url = DEFAULT_URL,
     api_key: Key = None,
 ) -> None:
-    """List documents (one page, ordered by id)."""
+    """List documents (one page, ordered by collection and id)."""
     params: dict[str, Any] = {"limit": limit, **({"status": status} if status else {})}
+    if collection:
+        params["collection"] = collection
     page = _run(url, api_key, lambda c: c.request("GET", "/v1/documents", params=params))
     table = Table()
-    for column in ("document", "status", "chunks", "version"):
+    for column in ("collection", "document", "status", "chunks", "version"):
         table.add_column(column)
     for view in page["documents"]:
         version = (view.get("version") or "")[:12]
-        table.add_row(view["document_id"], view["status"], str(view.get("chunk_count")), version)
+        table.add_row(
+            view.get("collection", "default"),
+            view["document_id"],
+            view["status"],
+            str(view.get("chunk_count")),
+            version,
+        )
     console.print(table)
+
+
+@collections_app.command("list")
+def collections_list(url: Url = DEFAULT_URL, api_key: Key = None) -> None:
+    """List the collections with their document and chunk counts."""
+    found = _run(url, api_key, lambda c: c.request("GET", "/v1/collections"))
+    table = Table()
+    for column in ("collection", "documents", "chunks", "created"):
+        table.add_column(column)
+    for item in found["collections"]:
+        created = item.get("created_at") or ""
+        table.add_row(item["name"], str(item["document_count"]), str(item["chunk_count"]), created)
+    console.print(table)
+
+
+@collections_app.command("create")
+def collections_create(name: str, url: Url = DEFAULT_URL, api_key: Key = None) -> None:
+    """Create a collection."""
+    _run(url, api_key, lambda c: c.request("POST", "/v1/collections", json={"name": name}))
+    console.print(f"created {name}", markup=False)
+
+
+@collections_app.command("delete")
+def collections_delete(name: str, url: Url = DEFAULT_URL, api_key: Key = None) -> None:
+    """Delete a collection and every chunk in it."""
+    done = _run(url, api_key, lambda c: c.request("DELETE", f"/v1/collections/{name}"))
+    console.print(f"deleted {name} ({done['deleted_points']} points)", markup=False)
 
 
 @dlq_app.command("list")

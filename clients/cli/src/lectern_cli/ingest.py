@@ -121,7 +121,7 @@ async def ingest(
 ) -> IngestReport:
     """Send ``files`` and, with ``wait``, follow them until indexed (see module doc)."""
     report = IngestReport()
-    before = await _statuses(client) if wait else {}
+    before = await _statuses(client, collection) if wait else {}
     sent: dict[str, str] = {}
     task = progress.add_task("send", total=len(files))
     gate = asyncio.Semaphore(concurrency)
@@ -155,7 +155,7 @@ async def ingest(
             progress.advance(task)
     await asyncio.gather(*(send(batch) for batch in batches(bodies)))
     if wait:
-        await _follow(client, sent, before, report, timeout_s, progress)
+        await _follow(client, sent, before, report, timeout_s, progress, collection)
     return report
 
 
@@ -198,6 +198,7 @@ async def _follow(
     report: IngestReport,
     timeout_s: float,
     progress: Progress,
+    collection: str | None = None,
 ) -> None:
     pending = dict(sent)
     for document_id, version in sent.items():
@@ -210,7 +211,7 @@ async def _follow(
     deadline = loop.time() + timeout_s
     while pending and loop.time() < deadline:
         await asyncio.sleep(POLL_INTERVAL_S)
-        statuses = await _statuses(client)
+        statuses = await _statuses(client, collection)
         for document_id, version in list(pending.items()):
             view = statuses.get(document_id)
             if not view or view.get("version") != version:
@@ -227,12 +228,19 @@ async def _follow(
         report.fail(document_id, f"not indexed within {timeout_s:g} s")
 
 
-async def _statuses(client: LecternClient) -> dict[str, dict[str, Any]]:
-    """Every document's status view, by id (pages through ``GET /v1/documents``)."""
+async def _statuses(
+    client: LecternClient, collection: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Every document's status view in ``collection`` (``default`` when ``None``), by id.
+
+    Pages through ``GET /v1/documents?collection=...``.
+    """
     found: dict[str, dict[str, Any]] = {}
     after: str | None = None
     while True:
-        params: dict[str, Any] = {"limit": PAGE_SIZE, **({"after": after} if after else {})}
+        params: dict[str, Any] = {"limit": PAGE_SIZE, "collection": collection or "default"}
+        if after:
+            params["after"] = after
         page = await client.request("GET", "/v1/documents", params=params)
         for item in page.get("documents", []):
             found[item["document_id"]] = item

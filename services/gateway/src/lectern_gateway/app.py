@@ -29,6 +29,7 @@ from lectern_gateway.answers.llm import llm_lifespan
 from lectern_gateway.answers.openai_compat import ChatCompletionsController
 from lectern_gateway.auth import access_middleware, build_access, require_scope
 from lectern_gateway.backends import Backends
+from lectern_gateway.collections.controller import CollectionController
 from lectern_gateway.controllers.batch import BatchController
 from lectern_gateway.controllers.documents import DocumentController
 from lectern_gateway.controllers.events import EventController, message_schema_document
@@ -121,6 +122,7 @@ def create_app(
     v1 = Router(
         path="/v1",
         route_handlers=[
+            CollectionController,
             DocumentController,
             BatchController,
             SessionController,

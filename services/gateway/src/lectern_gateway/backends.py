@@ -19,6 +19,7 @@ from lectern.logging import get_logger
 from lectern.rpc import BrokerUnavailableError, NoConsumerError, RpcClient, RpcTimeoutError
 from lectern_gateway.background_events import BackgroundEventPublisher
 from lectern_gateway.errors import (
+    ConflictError,
     GatewayError,
     InvalidInputError,
     NotFoundError,
@@ -153,6 +154,7 @@ def _parse_reply(service: str, raw: bytes, reply_type: type[ReplyT]) -> ReplyT:
         error_type: type[GatewayError] = {
             400: InvalidInputError,
             404: NotFoundError,
+            409: ConflictError,
             503: ServiceUnavailableError,
         }.get(reply.status, GatewayError)
         if reply.status >= 500:

@@ -27,17 +27,24 @@ PUBLISH_CONCURRENCY = 16
 
 
 async def accept_batch(
-    backends: Backends, items: list[dict[str, Any]], request_id: str
+    backends: Backends,
+    items: list[dict[str, Any]],
+    request_id: str,
+    collection: str | None = None,
 ) -> list[BatchItemResult]:
     """Validate and queue every item; return one result per item, in request order.
 
-    A broker failure on one item fails that item with ``503``; the caller decides the
+    ``collection`` is the collection of every item that names none (else ``default``).
+    A broker failure on one item fails that item with ``503``; a collection the key may
+    not use or that does not exist fails it with ``403``/``404``; the caller decides the
     overall status from the results.
     """
     gate = asyncio.Semaphore(PUBLISH_CONCURRENCY)
 
     async def one(index: int, item: dict[str, Any]) -> BatchItemResult:
         document_id = item.get("document_id") if isinstance(item, dict) else None
+        if collection is not None and isinstance(item, dict) and "collection" not in item:
+            item = {**item, "collection": collection}
         try:
             body = IngestDocumentBody.model_validate(item)
         except pydantic.ValidationError as exc:

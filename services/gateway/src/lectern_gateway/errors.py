@@ -80,6 +80,18 @@ class NotFoundError(GatewayError):
     status, title, type_ = 404, "Not found", "not-found"
 
 
+class ForbiddenError(GatewayError):
+    """The key may not use the collection the request names (403)."""
+
+    status, title, type_ = 403, "Forbidden", "forbidden"
+
+
+class ConflictError(GatewayError):
+    """The request conflicts with the current state, e.g. the collection exists (409)."""
+
+    status, title, type_ = 409, "Conflict", "conflict"
+
+
 class ServiceUnavailableError(GatewayError):
     """A backing service or the broker is unavailable (503, with ``Retry-After``)."""
 

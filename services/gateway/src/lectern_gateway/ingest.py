@@ -18,6 +18,8 @@ from lectern.contracts import (
 )
 from lectern_gateway import reads
 from lectern_gateway.backends import Backends
+from lectern_gateway.collections.access import write_collection
+from lectern_gateway.collections.service import known
 from lectern_gateway.errors import (
     InvalidInputError,
     PayloadTooLargeError,
@@ -35,10 +37,13 @@ async def accept_document(
     ``lectern.events``, both confirmed and persistent.
 
     Raises:
+        ForbiddenError: the key may not use the document's collection (403).
+        NotFoundError: the collection does not exist (404).
         PayloadTooLargeError: content over ``MAX_DOCUMENT_BYTES`` (UTF-8 bytes).
         InvalidInputError: content empty after normalisation.
         ServiceUnavailableError: the broker did not confirm.
     """
+    collection = write_collection(body.collection)
     size = len(body.content.encode("utf-8", errors="surrogatepass"))
     if size > backends.settings.max_document_bytes:
         raise PayloadTooLargeError(
@@ -46,10 +51,12 @@ async def accept_document(
         )
     if not normalise_content(body.content):
         raise InvalidInputError("content is empty or only white space")
+    await known(backends).require(backends, collection, request_id)
     document_id = body.document_id or str(uuid4())
     version = content_version(body.content)
     command = IngestDocument(
         correlation_id=request_id,
+        collection=collection,
         document_id=document_id,
         version=version,
         title=body.title,
@@ -63,6 +70,7 @@ async def accept_document(
         DocumentAccepted(
             correlation_id=request_id,
             occurred_at=command.occurred_at,
+            collection=collection,
             document_id=document_id,
             version=version,
             title=body.title,
@@ -71,22 +79,34 @@ async def accept_document(
             size_bytes=size,
         )
     )
-    return DocumentAcceptedBody(document_id=document_id, version=version, request_id=request_id)
+    return DocumentAcceptedBody(
+        document_id=document_id, collection=collection, version=version, request_id=request_id
+    )
 
 
-async def delete_document(backends: Backends, document_id: str, request_id: str) -> None:
-    """Queue the removal of every chunk of ``document_id`` (``DeleteDocument``).
+async def delete_document(
+    backends: Backends, document_id: str, request_id: str, collection: str | None = None
+) -> str:
+    """Queue the removal of every chunk of ``document_id`` in ``collection`` (``DeleteDocument``).
 
     The document must be known to the session-logger (any status, ``deleted`` included:
     deleting twice is harmless), so a delete never invents a document.
 
+    Returns:
+        The collection (``default`` when none was named).
+
     Raises:
-        NotFoundError: no document with that id was ever accepted (404).
+        ForbiddenError: the key may not use the collection (403).
+        NotFoundError: no document with that id was ever accepted in it (404).
         ServiceUnavailableError: the session-logger cannot tell (503, ``Retry-After``).
     """
-    await reads.require_document(backends, document_id, request_id)
-    command = DeleteDocument(correlation_id=request_id, document_id=document_id)
+    collection = write_collection(collection)
+    await reads.require_document(backends, document_id, request_id, collection)
+    command = DeleteDocument(
+        correlation_id=request_id, document_id=document_id, collection=collection
+    )
     await backends.publish_command(command, DeleteDocument.ROUTING_KEY)
+    return collection
 
 
 EXTENSION_FORMATS: dict[str, DocumentFormat] = {
@@ -137,6 +157,7 @@ async def accept_upload(
             format=document_format,
             content=content,
             metadata=metadata,
+            collection=form.collection or "default",
         )
     except UnicodeDecodeError as exc:
         raise InvalidInputError(f"the file is not UTF-8 text (byte {exc.start})") from exc

@@ -39,8 +39,9 @@ API_KEY_SECURITY: list[SecurityRequirement] = [{"apiKey": []}, {"bearer": []}]
 PROBLEM_DESCRIPTIONS = {
     400: "Invalid input: a parameter or the body breaks the contract",
     401: "Missing or unknown API key",
-    403: "The key lacks the scope this operation needs",
-    404: "No such resource",
+    403: "The key lacks the scope or the collection this operation needs",
+    404: "No such resource (or collection)",
+    409: "Conflicts with the current state (the collection exists, or is default)",
     408: "The request body did not arrive within BODY_READ_TIMEOUT_S",
     413: "Body over MAX_BODY_BYTES or content over MAX_DOCUMENT_BYTES",
     415: "Body is not application/json (or the upload's format is unknown)",
@@ -90,6 +91,10 @@ def problem_statuses(path: str, handler: HTTPRouteHandler) -> set[int]:
         statuses |= {400, 408, 413, 415}
     if handler.resolve_guards():
         statuses |= {401, 403}
+    if path.startswith("/v1/collections"):
+        statuses.add(409)
+    if path.startswith("/v1/documents"):
+        statuses.add(404)  # an unknown collection
     if path == "/health/ready":
         statuses.add(503)
     return statuses

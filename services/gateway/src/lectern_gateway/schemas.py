@@ -16,7 +16,9 @@ from pydantic import (
 )
 
 from lectern.contracts import (
+    DEFAULT_COLLECTION,
     AnswerStep,
+    CollectionName,
     DocumentFormat,
     DocumentId,
     FusionMethod,
@@ -47,6 +49,18 @@ SessionId = Annotated[
 like the ones the gateway makes (``secrets.token_urlsafe``)."""
 
 
+SearchCollections = Annotated[
+    list[Annotated[str, StringConstraints(pattern=r"^(\*|[a-z0-9][a-z0-9_-]{0,62})$")]] | None,
+    Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="collections to search; absent or `*`: every collection the key may "
+        "read (403 when it names one the key may not use)",
+    ),
+]
+
+
 class SearchFilter(MetadataFilter):
     """:class:`~lectern.contracts.MetadataFilter` with the keys the indexer can filter on."""
 
@@ -74,6 +88,10 @@ class IngestDocumentBody(BaseModel):
     format: DocumentFormat
     content: str = Field(min_length=1, pattern=NOT_BLANK)
     metadata: dict[str, MetadataValue] = Field(default_factory=dict, max_length=64)
+    collection: CollectionName = Field(
+        default=DEFAULT_COLLECTION,
+        description="the collection the document belongs to (it must exist; 404 if not)",
+    )
 
 
 @dataclass
@@ -89,12 +107,14 @@ class UploadForm:
     title: str | None = None
     source: str | None = None
     metadata: str | None = None
+    collection: str | None = None
 
 
 class DocumentAcceptedBody(BaseModel):
     """``202`` answer to an ingest: the command is durably queued for the indexer."""
 
     document_id: str
+    collection: str = DEFAULT_COLLECTION
     version: str = Field(description="sha256 (hex) of the normalised content")
     status: str = "accepted"
     request_id: str
@@ -114,6 +134,9 @@ class BatchIngestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     documents: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH_DOCUMENTS)
+    collection: CollectionName | None = Field(
+        default=None, description="the collection of every item that names none"
+    )
 
 
 class BatchItemResult(BaseModel):
@@ -121,7 +144,10 @@ class BatchItemResult(BaseModel):
 
     index: int = Field(description="position of the item in the request")
     document_id: str | None
-    status: int = Field(description="202 accepted, 400/413 invalid, 503 not confirmed")
+    status: int = Field(
+        description="202 accepted, 400/413 invalid, 403/404 collection not usable or "
+        "unknown, 503 not confirmed"
+    )
     version: str | None = None
     detail: str | None = None
 
@@ -149,6 +175,7 @@ class SearchBody(BaseModel):
     """Hybrid fusion for this search; ``None``: the indexer's default."""
     explain: bool = False
     """Report each hit's dense and sparse score and rank and its fused score."""
+    collections: SearchCollections = None
 
 
 class SearchResultBody(BaseModel):
@@ -236,6 +263,7 @@ class AnswerBody(BaseModel):
         default="answer",
         description="agent: the LLM may call a search tool (AGENT_MAX_STEPS rounds) first",
     )
+    collections: SearchCollections = None
     session_id: SessionId | None = Field(
         default=None, description="follow-ups use the session's earlier answers"
     )

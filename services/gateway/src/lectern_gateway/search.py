@@ -8,6 +8,7 @@ from lectern.contracts import SearchCompleted, SearchRequest, SearchResponse
 from lectern.logging import get_logger
 from lectern_gateway.auth import request_access
 from lectern_gateway.backends import Backends
+from lectern_gateway.collections.access import read_collections
 from lectern_gateway.schemas import SearchBody, SearchResultBody
 
 log = get_logger(__name__)
@@ -24,12 +25,15 @@ async def search(backends: Backends, body: SearchBody, request_id: str) -> Searc
     never answers ``503`` because of its event.
 
     Raises:
+        ForbiddenError: ``collections`` names one the key may not use (403).
         ServiceUnavailableError: broker or indexer unavailable (503).
         UpstreamTimeoutError: no answer within ``SEARCH_TIMEOUT_S`` (504).
     """
     started = time.perf_counter()
+    collections = read_collections(body.collections)
     request = SearchRequest(
         correlation_id=request_id,
+        collections=collections,
         query=body.query,
         top_k=body.top_k,
         mode=body.mode,
@@ -53,6 +57,7 @@ async def search(backends: Backends, body: SearchBody, request_id: str) -> Searc
         latency_ms=latency_ms,
         chunk_ids=[hit.chunk_id for hit in response.hits],
         document_ids=[hit.document_id for hit in response.hits],
+        collections=collections or [],
     )
     # The result is computed: its event never fails the search (see background_events).
     remaining_s = backends.settings.search_timeout_s - (time.perf_counter() - started)

@@ -17,11 +17,10 @@ from faststream.rabbit.annotations import RabbitMessage
 
 from lectern import topology, tracing
 from lectern.broker import FASTSTREAM_LOGGER, create_broker, declare_topology
-from lectern.contracts import PingResponse, RpcError, SearchResponse, SentenceScoreResponse
 from lectern.logging import get_logger
 from lectern.message_metrics import rabbit_prometheus_middleware
 from lectern_indexer.chunking import Chunker, WordPieceCounter
-from lectern_indexer.consumers import CommandConsumer, answer_rpc
+from lectern_indexer.consumers import CommandConsumer, RpcReply, answer_rpc
 from lectern_indexer.embedding import Embedder, FastembedEmbedder
 from lectern_indexer.handling import HandlingRecorder
 from lectern_indexer.metrics import indexer_metrics, instrument_store
@@ -148,10 +147,8 @@ class IndexerRuntime:
             ack_policy=AckPolicy.ACK_FIRST,
             decoder=_raw_body,
         )
-        async def on_rpc(
-            message: RabbitMessage,
-        ) -> SearchResponse | SentenceScoreResponse | PingResponse | RpcError:
-            return await answer_rpc(self.service, bytes(message.body))
+        async def on_rpc(message: RabbitMessage) -> RpcReply:
+            return await answer_rpc(self.service, bytes(message.body), self.broker)
 
     def _subscribe_shard(self, queue: RabbitQueue, max_body: int) -> None:
         """Consume one shard queue (the broker delivers it to one replica at a time)."""

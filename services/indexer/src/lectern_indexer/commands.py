@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
 
 from lectern.contracts import (
+    COLLECTION_PATTERN,
+    DEFAULT_COLLECTION,
+    CollectionRequest,
     DeleteDocument,
     IngestDocument,
     PingRequest,
@@ -17,13 +21,10 @@ from lectern.contracts import (
 from lectern_indexer.errors import InvalidDocumentError, InvalidRequestError
 
 Command = IngestDocument | DeleteDocument
-RpcRequest = Annotated[
-    SearchRequest | SentenceScoreRequest | PingRequest, Field(discriminator="kind")
-]
+AnyRpcRequest = SearchRequest | SentenceScoreRequest | PingRequest | CollectionRequest
+RpcRequest = Annotated[AnyRpcRequest, Field(discriminator="kind")]
 
-_RPC_ADAPTER: TypeAdapter[SearchRequest | SentenceScoreRequest | PingRequest] = TypeAdapter(
-    RpcRequest
-)
+_RPC_ADAPTER: TypeAdapter[AnyRpcRequest] = TypeAdapter(RpcRequest)
 _COMMANDS: dict[str, type[Command]] = {
     IngestDocument.ROUTING_KEY: IngestDocument,
     DeleteDocument.ROUTING_KEY: DeleteDocument,
@@ -39,12 +40,19 @@ class InvalidCommandError(InvalidDocumentError):
         document_id: the id read from the body, or :data:`UNKNOWN_DOCUMENT`.
         version: the version read from the body, if any.
         correlation_id: the correlation id read from the body, if any.
+        collection: the body's collection when it is a valid name, else ``default``.
     """
 
     def __init__(
-        self, reason: str, document_id: str, version: str | None, correlation_id: str | None
+        self,
+        reason: str,
+        document_id: str,
+        version: str | None,
+        correlation_id: str | None,
+        collection: str = DEFAULT_COLLECTION,
     ) -> None:
         super().__init__(reason)
+        self.collection = collection
         self.document_id = document_id
         self.version = version
         self.correlation_id = correlation_id
@@ -100,11 +108,12 @@ def parse_command(body: bytes, routing_key: str | None, max_body_bytes: int) -> 
             (document_id or UNKNOWN_DOCUMENT)[:256],
             version,
             (correlation_id or "")[:128] or None,
+            _collection_or_default(fields.get("collection")),
         ) from exc
 
 
-def parse_rpc(body: bytes) -> SearchRequest | SentenceScoreRequest | PingRequest:
-    """Decode an RPC body (``kind`` is ``search``, ``score_sentences`` or ``ping``).
+def parse_rpc(body: bytes) -> AnyRpcRequest:
+    """Decode an RPC body (``kind``: ``search``, ``score_sentences``, ``ping``, ``collection``).
 
     Raises:
         InvalidRequestError: not JSON or not a valid request.
@@ -122,6 +131,10 @@ def _summary(exc: ValidationError, limit: int = 3) -> str:
         parts.append(f"{location}: {error['msg']}")
     more = exc.error_count() - limit
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _collection_or_default(value: Any) -> str:
+    return value if isinstance(value, str) and re.match(COLLECTION_PATTERN, value) else "default"
 
 
 def _str_or_none(value: Any) -> str | None:

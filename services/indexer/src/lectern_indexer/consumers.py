@@ -24,6 +24,10 @@ from faststream.rabbit.message import RabbitMessage
 
 from lectern.broker import publish_event
 from lectern.contracts import (
+    CollectionCreated,
+    CollectionDeleted,
+    CollectionRequest,
+    CollectionsResponse,
     DeleteDocument,
     DocumentDeleted,
     DocumentIndexed,
@@ -42,6 +46,7 @@ from lectern_indexer.commands import Command, InvalidCommandError, parse_command
 from lectern_indexer.errors import InvalidDocumentError, InvalidRequestError, StoreUnavailableError
 from lectern_indexer.handling import HandlingRecorder
 from lectern_indexer.metrics import COMMANDS, DEAD_LETTERED, RETRIES, observe_ingest
+from lectern_indexer.registry import CollectionConflictError, UnknownCollectionError
 from lectern_indexer.sentence_scoring import score_sentences
 from lectern_indexer.service import IndexerService
 
@@ -91,6 +96,7 @@ class CommandConsumer:
             log.warning("command.invalid", reason=str(exc), document_id=exc.document_id)
             failed = DocumentIndexingFailed(
                 document_id=exc.document_id,
+                collection=exc.collection,
                 version=exc.version,
                 reason=str(exc),
                 correlation_id=exc.correlation_id or raw.correlation_id,
@@ -113,6 +119,7 @@ class CommandConsumer:
             log.warning("command.rejected", reason=str(exc), document_id=command.document_id)
             failed = DocumentIndexingFailed(
                 document_id=command.document_id,
+                collection=command.collection,
                 version=version,
                 reason=str(exc),
                 correlation_id=correlation_id,
@@ -121,7 +128,7 @@ class CommandConsumer:
             return
         except Exception as exc:
             log.exception("command.transient_failure", document_id=command.document_id)
-            await self._retry(message, command.document_id, version, correlation_id, exc)
+            await self._retry(message, command, version, correlation_id, exc)
             return
         await publish_event(self.broker, event)
         await message.ack()
@@ -138,6 +145,7 @@ class CommandConsumer:
             COMMANDS.labels("delete", "superseded" if deleted.superseded else "deleted").inc()
             return DocumentDeleted(
                 document_id=command.document_id,
+                collection=command.collection,
                 deleted_points=deleted.deleted_points,
                 superseded=deleted.superseded,
                 correlation_id=correlation_id,
@@ -154,6 +162,7 @@ class CommandConsumer:
         )
         return DocumentIndexed(
             document_id=result.document_id,
+            collection=command.collection,
             version=result.version,
             chunk_count=result.chunk_count,
             unchanged=result.unchanged,
@@ -170,7 +179,7 @@ class CommandConsumer:
     async def _retry(
         self,
         message: RabbitMessage,
-        document_id: str,
+        command: Command,
         version: str | None,
         correlation_id: str | None,
         error: Exception,
@@ -189,7 +198,8 @@ class CommandConsumer:
             RETRIES.labels(self.work_queue).inc()
             return
         failed = DocumentIndexingFailed(
-            document_id=document_id,
+            document_id=command.document_id,
+            collection=command.collection,
             version=version,
             reason=f"gave up after repeated transient failures: {error}",
             retryable=True,
@@ -198,14 +208,48 @@ class CommandConsumer:
         await self._dead_letter(message, failed)
 
 
+RpcReply = SearchResponse | SentenceScoreResponse | PingResponse | CollectionsResponse | RpcError
+
+
+async def manage_collection(
+    service: IndexerService, request: CollectionRequest, broker: RabbitBroker | None
+) -> CollectionsResponse:
+    """Serve a :class:`CollectionRequest`; a create or delete publishes its event first.
+
+    The reply goes out only after ``CollectionCreated``/``CollectionDeleted`` is
+    confirmed, so a success at the gateway means the change and its event are durable.
+    """
+    response = await service.registry.handle(request)
+    name = request.name or ""
+    event: Event | None = None
+    if request.action == "create":
+        event = CollectionCreated(collection=name, correlation_id=request.correlation_id)
+    elif request.action == "delete":
+        event = CollectionDeleted(
+            collection=name,
+            deleted_points=response.deleted_points,
+            correlation_id=request.correlation_id,
+        )
+    if event is not None and broker is not None:
+        await publish_event(broker, event)
+    if event is not None:
+        log.info(event.event_type, collection=name, deleted_points=response.deleted_points)
+    return response
+
+
 async def answer_rpc(
-    service: IndexerService, body: bytes
-) -> SearchResponse | SentenceScoreResponse | PingResponse | RpcError:
+    service: IndexerService, body: bytes, broker: RabbitBroker | None = None
+) -> RpcReply:
     """Answer one RPC body; every failure becomes an :class:`RpcError` reply.
 
+    Args:
+        service: the service layer.
+        body: the raw RPC body.
+        broker: publishes collection events (``None``: none are published, unit tests).
+
     Returns:
-        ``SearchResponse``/``SentenceScoreResponse``/``PingResponse``, or
-        ``RpcError`` with status 400 (invalid request), 503 (store unavailable) or 500
+        The request's reply, or ``RpcError`` with status 400 (invalid request), 404
+        (unknown collection), 409 (collection conflict), 503 (store unavailable) or 500
         (unexpected).
     """
     try:
@@ -218,7 +262,13 @@ async def answer_rpc(
                 return await service.search(request)
             if isinstance(request, SentenceScoreRequest):
                 return await score_sentences(service.embedder, request)
+            if isinstance(request, CollectionRequest):
+                return await manage_collection(service, request, broker)
             return await service.ping()
+        except UnknownCollectionError as exc:
+            return RpcError(status=404, title="Unknown collection", detail=str(exc))
+        except CollectionConflictError as exc:
+            return RpcError(status=409, title="Collection conflict", detail=str(exc))
         except InvalidRequestError as exc:
             return RpcError(status=400, title="Invalid request", detail=str(exc))
         except StoreUnavailableError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lectern.contracts import IngestDocument, SearchHit
+from lectern.contracts import DEFAULT_COLLECTION, IngestDocument, SearchHit
 from lectern_indexer.chunking import Chunk
 from lectern_indexer.stores.base import StoredPoint
 
@@ -54,6 +54,7 @@ def chunk_payload(
 ) -> dict[str, Any]:
     """Build the stored payload of one chunk (fields listed on ``ChunkPoint``)."""
     return {
+        "collection": command.collection,
         "document_id": command.document_id,
         "version": command.version,
         "chunk_index": chunk.index,
@@ -82,4 +83,5 @@ def search_hit(point_id: str, score: float, payload: dict[str, Any]) -> SearchHi
         chunk_index=int(payload.get("chunk_index", 0)),
         version=str(payload.get("version", "")),
         metadata=dict(payload.get("metadata") or {}),
+        collection=str(payload.get("collection") or DEFAULT_COLLECTION),
     )

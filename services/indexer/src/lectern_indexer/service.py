@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from lectern import failpoints
 from lectern.contracts import (
+    DEFAULT_COLLECTION,
     DeleteDocument,
     FusionMethod,
     IngestDocument,
@@ -47,6 +49,7 @@ from lectern_indexer.payloads import (
     same_embedded_fields,
     search_hit,
 )
+from lectern_indexer.registry import CollectionRegistry
 from lectern_indexer.stores.base import (
     METADATA_KEY,
     ChunkPoint,
@@ -129,6 +132,7 @@ class IndexerService:
         self.chunker = chunker
         self.max_document_bytes = max_document_bytes
         self.search_settings = search or SearchSettings()
+        self.registry = CollectionRegistry(store)
         self._locks = KeyedLock()
 
     async def ingest(self, command: IngestDocument) -> IngestResult:
@@ -136,16 +140,18 @@ class IndexerService:
 
         Raises:
             InvalidDocumentError: the command can never succeed (see
-                :func:`~lectern_indexer.validation.validate_ingest`), or the document
-                holds no indexable text.
+                :func:`~lectern_indexer.validation.validate_ingest`), its collection
+                does not exist, or the document holds no indexable text.
             StoreUnavailableError: the store failed; retrying may succeed.
         """
         started = time.perf_counter()
         content = validate_ingest(command, self.max_document_bytes)
+        if not await self.registry.exists(command.collection):
+            raise InvalidDocumentError(f"collection {command.collection!r} does not exist")
         # Front matter is filterable metadata; the request's own metadata wins.
         command = command.model_copy(update={"metadata": document_metadata(command, content)})
-        async with self._locks.hold(command.document_id):
-            existing, applied = await self._applied(command.document_id)
+        async with self._locks.hold(command.document_key):
+            existing, applied = await self._applied(command.document_id, command.collection)
             if is_superseded(command.order_key, applied):
                 log.info("document.superseded", document_id=command.document_id, applied=applied)
                 return IngestResult(
@@ -164,7 +170,8 @@ class IndexerService:
                 chunk_count = await self._write_version(command, content)
                 unchanged = False
             keep = {
-                chunk_point_id(command.document_id, command.version, i) for i in range(chunk_count)
+                chunk_point_id(command.document_id, command.version, i, command.collection)
+                for i in range(chunk_count)
             }
             await self.store.delete_points([p.id for p in existing if p.id not in keep])
         return IngestResult(
@@ -179,18 +186,21 @@ class IndexerService:
         """Delete every chunk of a document, leaving a tombstone with the command's key.
 
         The tombstone is written first, so a crash before the chunks are gone leaves a
-        redelivery (same key) free to finish, and any older ingest superseded.
+        redelivery (same key) free to finish, and any older ingest superseded. A delete in
+        a collection that does not exist (any more) removes nothing and leaves no tombstone.
 
         Raises:
             StoreUnavailableError: the store failed; retrying may succeed.
         """
-        document_id = command.document_id
-        async with self._locks.hold(document_id):
-            existing, applied = await self._applied(document_id)
+        document_id, collection = command.document_id, command.collection
+        if not await self.registry.exists(collection):
+            return DeleteResult(document_id, 0)
+        async with self._locks.hold(command.document_key):
+            existing, applied = await self._applied(document_id, collection)
             if is_superseded(command.order_key, applied):
                 log.info("document.superseded", document_id=document_id, applied=applied)
                 return DeleteResult(document_id, 0, superseded=True)
-            await self.store.put_tombstone(document_id, command.order_key)
+            await self.store.put_tombstone(document_id, command.order_key, collection)
             await self.store.delete_points([p.id for p in existing])
         return DeleteResult(document_id, len(existing))
 
@@ -203,7 +213,12 @@ class IndexerService:
         """
         started = time.perf_counter()
         points = await self.retrieve(
-            request.query, request.mode, request.top_k, request.filter, fusion=request.fusion
+            request.query,
+            request.mode,
+            request.top_k,
+            request.filter,
+            fusion=request.fusion,
+            collections=request.collections,
         )
         hits = [search_hit(p.id, p.score, p.payload) for p in points]
         if request.explain:
@@ -221,8 +236,11 @@ class IndexerService:
         conditions: MetadataFilter | None = None,
         *,
         fusion: FusionMethod | None = None,
+        collections: Sequence[str] | None = None,
     ) -> list[ScoredPoint]:
         """Embed ``query`` and return the ``limit`` best chunks (no upper bound on limit).
+
+        ``collections`` restricts the chunks to those collections (``None``: every one).
 
         A query with no BM25 term (only stop words) runs dense-only in hybrid mode and
         returns nothing in sparse mode. ``fusion`` overrides the configured hybrid fusion
@@ -256,6 +274,7 @@ class IndexerService:
                         sparse=embedding.sparse,
                         limit=limit,
                         filter=conditions,
+                        collections=None if collections is None else tuple(collections),
                         prefetch_limit=max(settings.prefetch_limit, limit),
                         fusion=fusion_config,
                     )
@@ -273,10 +292,13 @@ class IndexerService:
             detail=None if ok else "vector store unavailable",
         )
 
-    async def _applied(self, document_id: str) -> tuple[list[StoredPoint], str | None]:
+    async def _applied(
+        self, document_id: str, collection: str = DEFAULT_COLLECTION
+    ) -> tuple[list[StoredPoint], str | None]:
         """Read a document's points and tombstone at once; return the points and newest key."""
         existing, tombstone = await asyncio.gather(
-            self.store.document_points(document_id), self.store.tombstone(document_id)
+            self.store.document_points(document_id, collection),
+            self.store.tombstone(document_id, collection),
         )
         return existing, last_applied_key(existing, tombstone)
 
@@ -312,7 +334,9 @@ class IndexerService:
         indexed_at = utc_now().isoformat()
         points = [
             ChunkPoint(
-                id=chunk_point_id(command.document_id, command.version, chunk.index),
+                id=chunk_point_id(
+                    command.document_id, command.version, chunk.index, command.collection
+                ),
                 dense=embedding.dense,
                 sparse=embedding.sparse,
                 payload=chunk_payload(command, chunk, len(chunks), indexed_at),

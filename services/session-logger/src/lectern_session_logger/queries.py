@@ -32,22 +32,30 @@ $5 the principal that must own the session (``NULL``: any owner, for admins). A 
 without an owner (only events other services published, which name no principal) is
 readable by every reader."""
 
-DOCUMENT_COLUMNS = """document_id, status, version, title, source, format, chunk_count,
-    failure_reason, first_seen_at, updated_at"""
+DOCUMENT_COLUMNS = """collection, document_id, status, version, title, source, format,
+    chunk_count, failure_reason, first_seen_at, updated_at"""
 
-DOCUMENT_STATUS = f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE document_id = $1"
+DOCUMENT_STATUS = (
+    f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE collection = $2 AND document_id = $1"
+)
+"""$1 document id, $2 its collection."""
 
 DOCUMENT_LIST = f"""
 SELECT {DOCUMENT_COLUMNS} FROM documents
-WHERE document_id > $1 ORDER BY document_id LIMIT $2
+WHERE (collection, document_id) > ($1, $4)
+  AND ($3::text[] IS NULL OR collection = ANY($3::text[]))
+ORDER BY collection, document_id LIMIT $2
 """
-"""$1 keyset cursor (last document id, '' for the first page), $2 page size + 1."""
+"""$1/$4 keyset cursor (last collection and document id, '' for the first page), $2 page
+size + 1, $3 the collections (``NULL``: every one)."""
 
 DOCUMENT_LIST_BY_STATUS = f"""
 SELECT {DOCUMENT_COLUMNS} FROM documents
-WHERE status = $3 AND document_id > $1 ORDER BY document_id LIMIT $2
+WHERE status = $5 AND (collection, document_id) > ($1, $4)
+  AND ($3::text[] IS NULL OR collection = ANY($3::text[]))
+ORDER BY collection, document_id LIMIT $2
 """
-"""As :data:`DOCUMENT_LIST`, with $3 the status."""
+"""As :data:`DOCUMENT_LIST`, with $5 the status."""
 
 ANALYTICS_SUMMARY = """
 WITH w AS MATERIALIZED (
@@ -60,6 +68,7 @@ WITH w AS MATERIALIZED (
     FROM events
     WHERE event_type IN ('search.completed', 'answer.completed')
       AND occurred_at >= $1 AND occurred_at < $2
+      AND ($5::text[] IS NULL OR payload->'collections' ?| $5::text[])
 ),
 totals AS (
     SELECT
@@ -101,11 +110,13 @@ top AS (
 ),
 failed AS (
     SELECT coalesce(jsonb_agg(jsonb_build_object(
-               'document_id', document_id, 'version', version, 'reason', failure_reason,
-               'failed_at', updated_at) ORDER BY updated_at DESC), '[]') AS rows
+               'document_id', document_id, 'collection', collection, 'version', version,
+               'reason', failure_reason, 'failed_at', updated_at)
+               ORDER BY updated_at DESC), '[]') AS rows
     FROM (
-        SELECT document_id, version, failure_reason, updated_at FROM documents
+        SELECT collection, document_id, version, failure_reason, updated_at FROM documents
         WHERE status = 'failed' AND updated_at >= $1 AND updated_at < $2
+          AND ($5::text[] IS NULL OR collection = ANY($5::text[]))
         ORDER BY updated_at DESC LIMIT $4
     ) f
 )
@@ -113,4 +124,7 @@ SELECT totals.*, per_day.rows AS per_day, top.rows AS top_queries,
        failed.rows AS failed_documents
 FROM totals, per_day, top, failed
 """
-"""$1/$2 the window [since, until), $3 top queries, $4 failed documents at most."""
+"""$1/$2 the window [since, until), $3 top queries, $4 failed documents at most, $5 the
+collections (``NULL``: every one; else only searches and answers whose ``collections``
+name one of them, so a search over every collection counts in the unfiltered summary
+only)."""

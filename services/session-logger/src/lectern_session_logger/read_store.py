@@ -146,29 +146,33 @@ class ReadStore:
         Raises:
             NotFoundError: no event ever named this document (or retention removed it).
         """
-        row = await self._pool.fetchrow(queries.DOCUMENT_STATUS, request.document_id)
+        row = await self._pool.fetchrow(
+            queries.DOCUMENT_STATUS, request.document_id, request.collection
+        )
         if row is None:
-            raise NotFoundError(f"no document {request.document_id!r}")
+            raise NotFoundError(
+                f"no document {request.document_id!r} in collection {request.collection!r}"
+            )
         return DocumentStatusResponse(document=DocumentView(**dict(row)))
 
     async def document_list(self, request: DocumentListRequest) -> DocumentListResponse:
-        """One page of documents by id, optionally with one status.
+        """One page of documents by collection and id, optionally with one status.
 
         Raises:
             InvalidRequestError: ``after`` is not a cursor of this read.
         """
-        after = decode_cursor(request.after, 1)[0] if request.after else ""
+        collection, after = decode_cursor(request.after, 2) if request.after else ("", "")
+        args = (collection, request.limit + 1, request.collections, after)
         if request.status is None:
-            rows = await self._pool.fetch(queries.DOCUMENT_LIST, after, request.limit + 1)
+            rows = await self._pool.fetch(queries.DOCUMENT_LIST, *args)
         else:
-            rows = await self._pool.fetch(
-                queries.DOCUMENT_LIST_BY_STATUS, after, request.limit + 1, request.status
-            )
+            rows = await self._pool.fetch(queries.DOCUMENT_LIST_BY_STATUS, *args, request.status)
         page = [DocumentView(**dict(row)) for row in rows[: request.limit]]
         more = len(rows) > request.limit
+        last = page[-1] if more and page else None
         return DocumentListResponse(
             documents=page,
-            next_cursor=encode_cursor(page[-1].document_id) if more and page else None,
+            next_cursor=encode_cursor(last.collection, last.document_id) if last else None,
         )
 
     async def analytics_summary(self, request: AnalyticsSummaryRequest) -> AnalyticsSummaryResponse:
@@ -179,6 +183,7 @@ class ReadStore:
             request.until,
             request.top_n,
             MAX_FAILED_DOCUMENTS,
+            request.collections,
         )
         assert row is not None  # aggregates always return one row
         return _analytics_response(request, dict(row))

@@ -39,7 +39,8 @@ doc_events AS (
     SELECT *, CASE event_type WHEN 'document.accepted' THEN 'accepted'
                               WHEN 'document.indexed' THEN 'indexed'
                               WHEN 'document.failed' THEN 'failed'
-                              ELSE 'deleted' END AS status
+                              ELSE 'deleted' END AS status,
+           coalesce(payload->>'collection', 'default') AS collection
     FROM inserted
     WHERE document_id IS NOT NULL
       AND event_type IN ('document.accepted', 'document.indexed',
@@ -47,35 +48,37 @@ doc_events AS (
       AND coalesce(payload->>'superseded', 'false') <> 'true'
 ),
 latest AS (
-    SELECT DISTINCT ON (document_id) *
-    FROM doc_events ORDER BY document_id, occurred_at DESC, event_id DESC
+    SELECT DISTINCT ON (collection, document_id) *
+    FROM doc_events ORDER BY collection, document_id, occurred_at DESC, event_id DESC
 ),
 described AS (
-    SELECT DISTINCT ON (document_id) document_id, occurred_at AS described_at,
-           payload->>'title' AS title, payload->>'source' AS source,
-           payload->>'format' AS format
+    SELECT DISTINCT ON (collection, document_id) collection, document_id,
+           occurred_at AS described_at, payload->>'title' AS title,
+           payload->>'source' AS source, payload->>'format' AS format
     FROM doc_events WHERE status = 'accepted'
-    ORDER BY document_id, occurred_at DESC, event_id DESC
+    ORDER BY collection, document_id, occurred_at DESC, event_id DESC
 ),
 first_seen AS (
-    SELECT document_id, min(occurred_at) AS first_seen_at
-    FROM doc_events GROUP BY document_id
+    SELECT collection, document_id, min(occurred_at) AS first_seen_at
+    FROM doc_events GROUP BY collection, document_id
 ),
 upsert_documents AS (
-    INSERT INTO documents AS d (document_id, status, version, title, source, format,
-                                chunk_count, failure_reason, described_at,
+    INSERT INTO documents AS d (collection, document_id, status, version, title, source,
+                                format, chunk_count, failure_reason, described_at,
                                 first_seen_at, updated_at, last_event_id)
-    SELECT l.document_id, l.status, l.payload->>'version', s.title, s.source, s.format,
-           (l.payload->>'chunk_count')::int,
+    SELECT l.collection, l.document_id, l.status, l.payload->>'version', s.title, s.source,
+           s.format, (l.payload->>'chunk_count')::int,
            CASE WHEN l.status = 'failed' THEN l.payload->>'reason' END,
            s.described_at, f.first_seen_at, l.occurred_at, l.event_id
-    FROM latest l JOIN first_seen f USING (document_id)
-    LEFT JOIN described s USING (document_id)
+    FROM latest l JOIN first_seen f USING (collection, document_id)
+    LEFT JOIN described s USING (collection, document_id)
     WHERE l.status <> 'deleted'
        OR EXISTS (SELECT 1 FROM doc_events o
-                  WHERE o.document_id = l.document_id AND o.status <> 'deleted')
-       OR EXISTS (SELECT 1 FROM documents k WHERE k.document_id = l.document_id)
-    ON CONFLICT (document_id) DO UPDATE SET
+                  WHERE o.collection = l.collection AND o.document_id = l.document_id
+                    AND o.status <> 'deleted')
+       OR EXISTS (SELECT 1 FROM documents k
+                  WHERE k.collection = l.collection AND k.document_id = l.document_id)
+    ON CONFLICT (collection, document_id) DO UPDATE SET
         status = CASE WHEN (excluded.updated_at, excluded.last_event_id)
                            > (d.updated_at, d.last_event_id)
                       THEN excluded.status ELSE d.status END,
@@ -103,6 +106,20 @@ upsert_documents AS (
                         OR (excluded.described_at IS NOT NULL AND d.described_at IS NULL)
                    THEN excluded.format ELSE d.format END,
         described_at = greatest(excluded.described_at, d.described_at)
+),
+dropped_collections AS (
+    SELECT payload->>'collection' AS collection, max(occurred_at) AS dropped_at
+    FROM inserted WHERE event_type = 'collection.deleted' GROUP BY 1
+),
+drop_documents AS (
+    -- A deleted collection's documents are deleted (rows this batch upserts are left to
+    -- the upsert: one statement may not change a row twice).
+    UPDATE documents d SET status = 'deleted', chunk_count = NULL, updated_at = c.dropped_at
+    FROM dropped_collections c
+    WHERE d.collection = c.collection AND d.updated_at <= c.dropped_at
+      AND d.status <> 'deleted'
+      AND NOT EXISTS (SELECT 1 FROM latest l
+                      WHERE l.collection = d.collection AND l.document_id = d.document_id)
 ),
 upsert_sessions AS (
     INSERT INTO sessions AS s (session_id, first_seen_at, last_seen_at, search_count,

@@ -35,6 +35,7 @@ from lectern_gateway.answers.search_tool import (
     search_request,
 )
 from lectern_gateway.backends import Backends
+from lectern_gateway.errors import ForbiddenError
 
 log = get_logger(__name__)
 
@@ -166,13 +167,17 @@ class Agent:
         except ValueError as exc:
             self.steps.append(AnswerStep(query="", error="invalid_arguments"))
             return f"Invalid arguments: {exc}."
-        request = search_request(
-            self.request_id,
-            query,
-            top_k,
-            scope_filter or tool_filter,
-            scope_collections or collections,
-        )
+        try:
+            request = search_request(
+                self.request_id,
+                query,
+                top_k,
+                scope_filter or tool_filter,
+                scope_collections or collections,
+            )
+        except ForbiddenError:
+            self.steps.append(AnswerStep(query=query, error="forbidden_collection"))
+            return "The search failed: this caller may not read those collections."
         hits, step = await run_search(self.backends, request)
         step.collections = scope_collections or collections
         numbered = list(zip(self.pool.add(hits), hits, strict=True))

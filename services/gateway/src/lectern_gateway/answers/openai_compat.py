@@ -1,6 +1,7 @@
 """OpenAI-compatible surface: ``GET /v1/models`` and ``POST /v1/chat/completions``.
 
-Existing OpenAI clients point their base URL at Lectern and use model ``lectern``. The
+Existing OpenAI clients point their base URL at Lectern and use model ``lectern`` (every
+collection the key may read) or ``lectern/<collection>`` (that collection only). The
 last user message is the question; the earlier user/assistant messages are the
 conversation (a follow-up is made standalone before retrieval, see
 :mod:`lectern_gateway.answers.conversation`).
@@ -16,6 +17,7 @@ ignore it (the official SDKs keep it in ``model_extra``).
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -33,10 +35,13 @@ from lectern_gateway.answers.conversation import Turn, message_turns
 from lectern_gateway.answers.llm import LlmClient
 from lectern_gateway.answers.streaming import events_after_retrieval
 from lectern_gateway.backends import Backends
-from lectern_gateway.errors import InvalidInputError
+from lectern_gateway.collections import service as collections
+from lectern_gateway.errors import InvalidInputError, ServiceUnavailableError, UpstreamTimeoutError
 from lectern_gateway.schemas import NOT_BLANK, AnswerBody
 
 MODEL_ID = "lectern"
+COLLECTION_MODEL = re.compile(r"^lectern/([a-z0-9][a-z0-9_-]{0,62})$")
+"""``lectern/<collection>``: answer from that collection only."""
 
 
 USER_MESSAGE_WITH_TEXT: dict[str, Any] = {
@@ -75,9 +80,13 @@ class ChatCompletionBody(BaseModel):
 
 
 def _question(body: ChatCompletionBody) -> AnswerBody:
+    scoped = COLLECTION_MODEL.match(body.model)
+    if scoped is None and body.model.startswith(f"{MODEL_ID}/"):
+        raise InvalidInputError(f"model {body.model!r} names no valid collection")
+    collections = [scoped.group(1)] if scoped else None
     for message in reversed(body.messages):
         if message.role == "user" and message.content and message.content.strip():
-            return AnswerBody(question=message.content)
+            return AnswerBody(question=message.content, collections=collections)
     raise InvalidInputError("messages hold no user message with text")
 
 
@@ -89,6 +98,10 @@ def _history(body: ChatCompletionBody) -> list[Turn]:
         if role == "user" and content.strip():
             return message_turns(messages[:index])
     return []
+
+
+def _model(model_id: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": 0, "owned_by": "lectern"}
 
 
 async def _chunks(
@@ -127,11 +140,21 @@ class ChatCompletionsController(Controller):
     opt = {"scope": "read"}
     dependencies = {"llm": Provide(provide_llm, sync_to_thread=False)}
 
-    @get("/models", summary="Models (OpenAI-compatible): lectern")
-    async def list_models(self) -> dict[str, Any]:
-        """``{"object": "list", "data": [{"id": "lectern", ...}]}``."""
-        model = {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "lectern"}
-        return {"object": "list", "data": [model]}
+    @get("/models", summary="Models (OpenAI-compatible): lectern, lectern/<collection>")
+    async def list_models(
+        self, backends: NamedDependency[Backends], request: Request[Any, Any, Any]
+    ) -> dict[str, Any]:
+        """``{"object": "list", "data": [{"id": "lectern", ...}, {"id": "lectern/<c>"}]}``.
+
+        One ``lectern/<collection>`` per collection the key may use; only ``lectern``
+        while the indexer cannot list them.
+        """
+        try:
+            found = await collections.list_all(backends, request.state.request_id)
+        except (ServiceUnavailableError, UpstreamTimeoutError):
+            found = []
+        models = [_model(MODEL_ID), *(_model(f"{MODEL_ID}/{c.name}") for c in found)]
+        return {"object": "list", "data": models}
 
     @post(
         "/chat/completions",

@@ -88,7 +88,7 @@ async def prepare(
         )
         query, conversation = await standalone_query(llm, body.question, turns, reason)
     plan = Plan(ask=query, query=query, pool=pool, conversation=conversation)
-    request = search_request(request_id, query, body.top_k, body.filter, None)
+    request = search_request(request_id, query, body.top_k, body.filter, body.collections)
     started = time.perf_counter()
     try:
         reply = await backends.call(

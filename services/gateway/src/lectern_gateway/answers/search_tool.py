@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from lectern.contracts import AnswerStep, MetadataFilter, SearchHit, SearchRequest, SearchResponse
 from lectern_gateway.backends import Backends
+from lectern_gateway.collections.access import read_collections
 from lectern_gateway.errors import GatewayError, ServiceUnavailableError, UpstreamTimeoutError
 from lectern_gateway.schemas import SearchFilter
 
@@ -52,11 +53,19 @@ def search_request(
 ) -> SearchRequest:
     """The one place an answer's searches are built (the question's and the agent's).
 
-    ``collections`` is accepted for the collections feature and not sent yet: wire it
-    to ``SearchRequest.collections`` here when that field exists.
+    ``collections``: the names asked for (``None`` or ``*``: every collection the key
+    may read), checked against the request's key.
+
+    Raises:
+        ForbiddenError: a named collection is not one the key may use (403).
     """
-    del collections
-    return SearchRequest(correlation_id=request_id, query=query, top_k=top_k, filter=filter)
+    return SearchRequest(
+        correlation_id=request_id,
+        query=query,
+        top_k=top_k,
+        filter=filter,
+        collections=read_collections(collections),
+    )
 
 
 def parse_search_arguments(arguments: str) -> tuple[str, MetadataFilter | None, list[str] | None]:

@@ -23,6 +23,7 @@ from lectern_gateway.answers.retrieval import Plan, context_hits, prepare
 from lectern_gateway.answers.scoring import extract
 from lectern_gateway.auth import request_access
 from lectern_gateway.backends import Backends
+from lectern_gateway.collections.access import read_collections
 from lectern_gateway.schemas import AnswerBody, AnswerResultBody, Citation, TokenUsage
 
 __all__ = ["Draft", "Plan", "answer", "context_hits", "prepare", "record"]
@@ -99,7 +100,7 @@ async def agent_draft(
     async def ignore(*_: object) -> None:
         return None
 
-    scope = (body.top_k, body.filter, None)
+    scope = (body.top_k, body.filter, body.collections)
     agent = Agent(backends, llm, plan.ask, plan.pool, scope, request_id, ignore, ignore)
     try:
         await agent.run()
@@ -165,6 +166,13 @@ def extractive_draft(result: ExtractiveAnswer, reason: str | None) -> Draft:
     )
 
 
+def _searched(body: AnswerBody) -> list[str]:
+    """The collections an answer read, for its event (``[]``: every collection)."""
+    if body.context:
+        return []
+    return read_collections(body.collections) or []
+
+
 async def record(
     backends: Backends,
     body: AnswerBody,
@@ -188,6 +196,7 @@ async def record(
             answer=draft.text,
             latency_ms=latency_ms,
             cited_chunk_ids=[c.hit.chunk_id for c in citations],
+            collections=_searched(body),
             answer_id=answer_id,
             generator=draft.generator,
             scorer=draft.scorer,

@@ -71,7 +71,7 @@ async def agent_tokens(
         hits = [{"number": n, "hit": h.model_dump(mode="json")} for n, h in numbered]
         await emit("step", found.model_dump(mode="json") | {"hits": hits})
 
-    scope = (body.top_k, body.filter, None)
+    scope = (body.top_k, body.filter, body.collections)
     agent = Agent(backends, llm, plan.ask, plan.pool, scope, request_id, token, step)
     try:
         await agent.run()

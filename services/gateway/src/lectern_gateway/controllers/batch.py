@@ -40,7 +40,9 @@ class BatchController(Controller):
         or ``413`` for an invalid item, ``503`` when the broker did not confirm it (send
         that item again). Up to 500 documents, within ``MAX_BODY_BYTES``.
         """
-        results = await batch.accept_batch(backends, data.documents, request.state.request_id)
+        results = await batch.accept_batch(
+            backends, data.documents, request.state.request_id, data.collection
+        )
         accepted = sum(1 for r in results if r.status == 202)
         body = BatchResultBody(
             accepted=accepted,

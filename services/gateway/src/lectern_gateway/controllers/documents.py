@@ -15,7 +15,7 @@ from lectern.contracts import DOCUMENT_ID_PATTERN, DocumentId
 from lectern.reads import DocumentListResponse, DocumentStatus, DocumentView
 from lectern_gateway import ingest, reads
 from lectern_gateway.backends import Backends
-from lectern_gateway.controllers.reads import After, Limit
+from lectern_gateway.controllers.reads import After, CollectionParam, CollectionsParam, Limit
 from lectern_gateway.errors import InvalidInputError
 from lectern_gateway.schemas import DocumentAcceptedBody, IngestDocumentBody, UploadForm
 
@@ -32,6 +32,9 @@ _DOCUMENT_ID: TypeAdapter[str] = TypeAdapter(DocumentId)
 def path_document_id(request: Request[Any, Any, Any], routed: str) -> str:
     """Return the document id as sent: the rest of the raw path after ``/v1/documents/``.
 
+    Some servers (and the test client) keep the query string in ``raw_path``; it is cut
+    off at ``?``, which no document id holds.
+
     The router drops empty path segments (``%2Fleading`` would become ``leading``), so
     the id is taken from ``raw_path`` and percent-decoded here, then validated.
 
@@ -42,7 +45,7 @@ def path_document_id(request: Request[Any, Any, Any], routed: str) -> str:
     Raises:
         InvalidInputError: not a valid document id (400).
     """
-    raw = bytes(request.scope.get("raw_path") or b"").decode("latin-1")
+    raw = bytes(request.scope.get("raw_path") or b"").decode("latin-1").partition("?")[0]
     _, found, tail = raw.partition(DocumentController.path + "/")
     candidate = unquote(tail, errors="replace") if found else routed.removeprefix("/")
     try:
@@ -97,6 +100,7 @@ class DocumentController(Controller):
         document_id: PathDocumentId,
         backends: NamedDependency[Backends],
         request: Request[Any, Any, Any],
+        collection: CollectionParam = None,
     ) -> dict[str, str]:
         """Queue the removal of every chunk of a document; answers ``202``.
 
@@ -104,8 +108,10 @@ class DocumentController(Controller):
         when the session-logger, which knows the documents, cannot be asked.
         """
         document_id = path_document_id(request, document_id)
-        await ingest.delete_document(backends, document_id, request.state.request_id)
-        return {"document_id": document_id, "status": "deleting"}
+        collection = await ingest.delete_document(
+            backends, document_id, request.state.request_id, collection
+        )
+        return {"document_id": document_id, "collection": collection, "status": "deleting"}
 
     @get("/", summary="List documents")
     async def list_documents(
@@ -115,10 +121,19 @@ class DocumentController(Controller):
         status: FromQuery[DocumentStatus | None] = None,
         limit: Limit = 50,
         after: After = None,
+        collection: CollectionsParam = None,
     ) -> DocumentListResponse:
-        """One page of documents ordered by id; ``status`` filters, ``after`` pages."""
+        """One page of documents by collection and id; ``after`` pages.
+
+        ``status`` and ``collection`` filter (default: every collection the key may use).
+        """
         return await reads.list_documents(
-            backends, request.state.request_id, status=status, limit=limit, after=after
+            backends,
+            request.state.request_id,
+            status=status,
+            limit=limit,
+            after=after,
+            collections=collection,
         )
 
     @get("/{document_id:path}", summary="A document's status")
@@ -127,10 +142,13 @@ class DocumentController(Controller):
         document_id: PathDocumentId,
         backends: NamedDependency[Backends],
         request: Request[Any, Any, Any],
+        collection: CollectionParam = None,
     ) -> DocumentView:
         """Latest status (accepted, indexed, failed, deleted), version and chunk count.
 
         Ids may contain ``/`` (``jetty/install.md``): the rest of the path is the id.
         """
         document_id = path_document_id(request, document_id)
-        return await reads.document_status(backends, document_id, request.state.request_id)
+        return await reads.document_status(
+            backends, document_id, request.state.request_id, collection
+        )

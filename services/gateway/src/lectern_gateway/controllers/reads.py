@@ -9,6 +9,7 @@ from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 
+from lectern.contracts import COLLECTION_PATTERN
 from lectern.reads import (
     AnalyticsSummaryResponse,
     SessionHistoryResponse,
@@ -27,6 +28,22 @@ After = Annotated[
         max_length=512,
         pattern=CURSOR_PATTERN,
         description="next_cursor of the last page (URL-safe base64)",
+    ),
+]
+CollectionParam = Annotated[
+    str | None,
+    QueryParameter(
+        description="the document's collection (default: `default`)",
+        pattern=COLLECTION_PATTERN,
+    ),
+]
+CollectionsParam = Annotated[
+    list[str] | None,
+    QueryParameter(
+        description="collections to cover (repeat the parameter); default: every "
+        "collection the key may use",
+        max_items=100,
+        schema_extra={"items": {"type": "string", "pattern": COLLECTION_PATTERN}},
     ),
 ]
 Instant = Annotated[
@@ -91,6 +108,7 @@ class AnalyticsController(Controller):
         since: Instant = None,
         until: Instant = None,
         top_n: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
+        collection: CollectionsParam = None,
     ) -> AnalyticsSummaryResponse:
         """Queries per day, zero-hit rate, latency p50/p95, top queries, failed documents.
 
@@ -102,4 +120,5 @@ class AnalyticsController(Controller):
             since=parse_instant("since", since),
             until=parse_instant("until", until),
             top_n=top_n,
+            collections=collection,
         )

@@ -14,7 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from lectern.contracts import HitExplanation, MetadataFilter, SearchMode
+from lectern.contracts import (
+    DEFAULT_COLLECTION,
+    HitExplanation,
+    MetadataFilter,
+    SearchMode,
+    document_key,
+)
 from lectern_indexer.embedding import SparseVector
 from lectern_indexer.fusion import DEFAULT_FUSION, FusionConfig
 
@@ -28,13 +34,22 @@ DENSE_VECTOR = "dense"
 SPARSE_VECTOR = "bm25"
 """Name of the sparse BM25 vector (IDF applied by the engine)."""
 
+COLLECTION_FIELD = "collection"
+"""Payload field naming a point's collection: a keyword index with ``is_tenant=True``.
+
+All collections share one physical Qdrant collection (one Edge shard), as Qdrant's
+multitenancy guide recommends for many small tenants: the tenant index lets the engine
+co-locate each tenant's points and build per-tenant HNSW graphs, and every read filters
+on this field."""
+
 KEYWORD_FIELDS = ("document_id", "version", "source", "format")
-"""Payload fields with a keyword index."""
+"""Payload fields with a plain keyword index (besides :data:`COLLECTION_FIELD`)."""
 
 INTEGER_FIELDS = ("chunk_index",)
 """Payload fields with an integer index."""
 
 SUMMARY_FIELDS = (
+    "collection",
     "document_id",
     "version",
     "chunk_index",
@@ -51,26 +66,45 @@ TOMBSTONE_FIELD = "tombstone_of"
 """Payload field naming the deleted document on its tombstone point.
 
 A tombstone has no vectors (so no search ever returns it) and no ``document_id`` (so
-it is never one of the document's points); it holds the ``order_key`` of the delete."""
+it is never one of the document's points); it holds the ``order_key`` of the delete and
+its ``collection`` (so deleting a collection removes its tombstones too)."""
+
+REGISTRY_FIELD = "registry_of"
+"""Payload field naming a registered collection on its registry point (no vectors, no
+``collection`` key: it is found by id and by this field only)."""
 
 METADATA_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 """Metadata keys that may be filtered on (safe as a payload path ``metadata.<key>``)."""
 
 
-def chunk_point_id(document_id: str, version: str, chunk_index: int) -> str:
-    """Return the point id of a chunk: ``uuid5(namespace, "<doc>:<version>:<index>")``.
+def chunk_point_id(
+    document_id: str, version: str, chunk_index: int, collection: str = DEFAULT_COLLECTION
+) -> str:
+    """Return the point id of a chunk: ``uuid5(namespace, "<scoped doc>:<version>:<index>")``.
 
-    Deterministic, so re-writing a version overwrites its own points (idempotent).
+    Deterministic, so re-writing a version overwrites its own points (idempotent). The
+    scoped document is :func:`lectern.contracts.document_key`: the bare id in ``default``
+    (ids stored before collections stay valid), so one id in two collections is two
+    documents.
     """
-    return str(uuid.uuid5(CHUNK_ID_NAMESPACE, f"{document_id}:{version}:{chunk_index}"))
+    scoped = document_key(collection, document_id)
+    return str(uuid.uuid5(CHUNK_ID_NAMESPACE, f"{scoped}:{version}:{chunk_index}"))
 
 
-def tombstone_point_id(document_id: str) -> str:
-    """Return the id of a document's tombstone: ``uuid5(namespace, "<doc>:tombstone")``.
+def tombstone_point_id(document_id: str, collection: str = DEFAULT_COLLECTION) -> str:
+    """Return the id of a document's tombstone: ``uuid5(namespace, "<scoped doc>:tombstone")``.
 
     Never equal to a chunk id (those end in ``:<version>:<index>``).
     """
-    return str(uuid.uuid5(CHUNK_ID_NAMESPACE, f"{document_id}:tombstone"))
+    return str(uuid.uuid5(CHUNK_ID_NAMESPACE, f"{document_key(collection, document_id)}:tombstone"))
+
+
+def registry_point_id(collection: str) -> str:
+    """Return the id of a collection's registry point: ``uuid5(namespace, "|<name>|registry")``.
+
+    Starts with ``|``, so it is never a chunk's or tombstone's id.
+    """
+    return str(uuid.uuid5(CHUNK_ID_NAMESPACE, f"|{collection}|registry"))
 
 
 @dataclass(frozen=True)
@@ -81,7 +115,7 @@ class ChunkPoint:
         id: :func:`chunk_point_id` of the chunk.
         dense: ``list[float]`` of length 384.
         sparse: BM25 term weights.
-        payload: ``document_id``, ``version``, ``chunk_index``, ``chunk_count``,
+        payload: ``collection``, ``document_id``, ``version``, ``chunk_index``, ``chunk_count``,
             ``title``, ``source``, ``heading_path``, ``text``, ``format``, ``metadata``,
             ``indexed_at``, ``order_key`` (of the command that wrote it).
     """
@@ -120,6 +154,7 @@ class VectorQuery:
         sparse: query terms (needed for ``sparse`` and ``hybrid``).
         limit: results to return.
         filter: conditions every result meets.
+        collections: the collections searched; ``None`` for every collection.
         prefetch_limit: candidates per vector before fusion (``hybrid`` only).
         fusion: how ``hybrid`` fuses the two lists (:mod:`lectern_indexer.fusion`).
     """
@@ -129,6 +164,7 @@ class VectorQuery:
     sparse: SparseVector | None
     limit: int
     filter: MetadataFilter | None = None
+    collections: tuple[str, ...] | None = None
     prefetch_limit: int = 100
     fusion: FusionConfig = DEFAULT_FUSION
 
@@ -155,19 +191,23 @@ class VectorStore(Protocol):
         """Insert or overwrite points; durable when it returns."""
         ...
 
-    async def document_points(self, document_id: str) -> list[StoredPoint]:
-        """Every point of a document with its :data:`SUMMARY_FIELDS` payload."""
+    async def document_points(
+        self, document_id: str, collection: str = DEFAULT_COLLECTION
+    ) -> list[StoredPoint]:
+        """Every point of a document of ``collection`` with its :data:`SUMMARY_FIELDS` payload."""
         ...
 
     async def delete_points(self, point_ids: Sequence[str]) -> None:
         """Delete points by id; durable when it returns."""
         ...
 
-    async def tombstone(self, document_id: str) -> str | None:
+    async def tombstone(self, document_id: str, collection: str = DEFAULT_COLLECTION) -> str | None:
         """The ``order_key`` of the document's tombstone, or ``None`` if it has none."""
         ...
 
-    async def put_tombstone(self, document_id: str, order_key: str) -> None:
+    async def put_tombstone(
+        self, document_id: str, order_key: str, collection: str = DEFAULT_COLLECTION
+    ) -> None:
         """Write (or overwrite) the document's tombstone; durable when it returns."""
         ...
 
@@ -185,6 +225,32 @@ class VectorStore(Protocol):
 
     async def indexed_fields(self) -> set[str]:
         """Payload fields that carry an index (diagnostics and contract tests)."""
+        ...
+
+    async def tenant_fields(self) -> set[str]:
+        """Payload fields indexed as tenant keys (``is_tenant``), as the engine reports them."""
+        ...
+
+    async def count(self, collection: str, *, first_chunks: bool = False) -> int:
+        """Exact number of chunks of ``collection``; tombstones never count.
+
+        With ``first_chunks``, only chunk 0 of each version: the documents.
+        """
+        ...
+
+    async def registered(self) -> dict[str, str]:
+        """Registered collections: name -> ``created_at`` (ISO 8601); ``default`` is implicit."""
+        ...
+
+    async def register(self, collection: str, created_at: str) -> None:
+        """Write ``collection``'s registry point; durable when it returns."""
+        ...
+
+    async def drop_collection(self, collection: str) -> int:
+        """Remove the registry point, then every chunk and tombstone of ``collection``.
+
+        Durable when it returns; returns the number of points removed.
+        """
         ...
 
 

@@ -16,13 +16,15 @@ from typing import Any, TypeVar
 
 import qdrant_edge as qe
 
-from lectern.contracts import SearchMode
+from lectern.contracts import DEFAULT_COLLECTION, SearchMode
 from lectern_indexer.errors import StoreUnavailableError
 from lectern_indexer.fusion import fused_search
 from lectern_indexer.stores.base import (
+    COLLECTION_FIELD,
     DENSE_VECTOR,
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
+    REGISTRY_FIELD,
     SPARSE_VECTOR,
     SUMMARY_FIELDS,
     TOMBSTONE_FIELD,
@@ -31,11 +33,13 @@ from lectern_indexer.stores.base import (
     StoredPoint,
     VectorQuery,
     metadata_index_keys,
+    registry_point_id,
     tombstone_point_id,
 )
 from lectern_indexer.stores.edge_mapping import (
     BOOL_SHADOW,
     edge_config,
+    in_collections,
     nearest_request,
     with_bool_shadow,
 )
@@ -48,6 +52,7 @@ _SCHEMAS = {
     "bool": qe.PayloadSchemaType.Bool,
 }
 _SCROLL_PAGE = 512
+_TENANT = qe.KeywordIndexParams(is_tenant=True)
 
 
 class QdrantEdgeStore:
@@ -79,7 +84,8 @@ class QdrantEdgeStore:
             self.path.mkdir(parents=True, exist_ok=True)
             self._shard = qe.EdgeShard.create(str(self.path), edge_config())
         self._indexed = set(self._shard.info().payload_schema)
-        wanted = {f: "keyword" for f in KEYWORD_FIELDS} | {f: "integer" for f in INTEGER_FIELDS}
+        wanted = {f: "keyword" for f in (*KEYWORD_FIELDS, REGISTRY_FIELD)}
+        wanted |= {f: "integer" for f in INTEGER_FIELDS} | {COLLECTION_FIELD: "tenant"}
         self._create_indexes(wanted)
         self._shard.flush()
 
@@ -131,30 +137,34 @@ class QdrantEdgeStore:
 
         await self._write(write)
 
-    async def document_points(self, document_id: str) -> list[StoredPoint]:
-        """Scroll every point of ``document_id`` (summary payload fields only)."""
+    async def document_points(
+        self, document_id: str, collection: str = DEFAULT_COLLECTION
+    ) -> list[StoredPoint]:
+        """Scroll every point of ``document_id`` in ``collection`` (summary fields only)."""
         condition = qe.Filter(
-            must=[qe.FieldCondition("document_id", match=qe.MatchValue(document_id))]
+            must=[
+                in_collections([collection]),
+                qe.FieldCondition("document_id", match=qe.MatchValue(document_id)),
+            ]
         )
+        return await self._read(lambda: self._scroll(condition, list(SUMMARY_FIELDS)))
 
-        def scroll() -> list[StoredPoint]:
-            found: list[StoredPoint] = []
-            offset: Any = None
-            while True:
-                records, offset = self._require().scroll(
-                    qe.ScrollRequest(
-                        offset=offset,
-                        limit=_SCROLL_PAGE,
-                        filter=condition,
-                        with_payload=list(SUMMARY_FIELDS),
-                        with_vector=False,
-                    )
+    def _scroll(self, condition: qe.Filter, fields: list[str]) -> list[StoredPoint]:
+        found: list[StoredPoint] = []
+        offset: Any = None
+        while True:
+            records, offset = self._require().scroll(
+                qe.ScrollRequest(
+                    offset=offset,
+                    limit=_SCROLL_PAGE,
+                    filter=condition,
+                    with_payload=fields,
+                    with_vector=False,
                 )
-                found.extend(StoredPoint(str(r.id), dict(r.payload or {})) for r in records)
-                if offset is None:
-                    return found
-
-        return await self._read(scroll)
+            )
+            found.extend(StoredPoint(str(r.id), dict(r.payload or {})) for r in records)
+            if offset is None:
+                return found
 
     async def delete_points(self, point_ids: Sequence[str]) -> None:
         """Delete points by id, then flush."""
@@ -168,26 +178,68 @@ class QdrantEdgeStore:
 
         await self._write(write)
 
-    async def tombstone(self, document_id: str) -> str | None:
+    async def tombstone(self, document_id: str, collection: str = DEFAULT_COLLECTION) -> str | None:
         """Read the order key of the document's tombstone point, if any."""
-        point_id: Any = tombstone_point_id(document_id)
+        point_id: Any = tombstone_point_id(document_id, collection)
         records = await self._read(lambda: self._require().retrieve([point_id], True, False))
         key = dict(records[0].payload or {}).get("order_key") if records else None
         return key if isinstance(key, str) else None
 
-    async def put_tombstone(self, document_id: str, order_key: str) -> None:
+    async def put_tombstone(
+        self, document_id: str, order_key: str, collection: str = DEFAULT_COLLECTION
+    ) -> None:
         """Upsert the document's tombstone (a point without vectors), then flush."""
-        tombstone = qe.Point(
-            tombstone_point_id(document_id),
-            {},
-            {TOMBSTONE_FIELD: document_id, "order_key": order_key},
-        )
+        payload = {
+            TOMBSTONE_FIELD: document_id,
+            "order_key": order_key,
+            COLLECTION_FIELD: collection,
+        }
+        await self._upsert_bare(tombstone_point_id(document_id, collection), payload)
+
+    async def _upsert_bare(self, point_id: str, payload: dict[str, Any]) -> None:
+        bare = qe.Point(point_id, {}, payload)
 
         def write() -> None:
-            self._require().update(qe.UpdateOperation.upsert_points([tombstone]))
+            self._require().update(qe.UpdateOperation.upsert_points([bare]))
             self._require().flush()
 
         await self._write(write)
+
+    async def count(self, collection: str, *, first_chunks: bool = False) -> int:
+        """Count the collection's chunks (or chunk-0 points) exactly."""
+        chunk = (
+            qe.FieldCondition("chunk_index", match=qe.MatchValue(0))
+            if first_chunks
+            else qe.FieldCondition("chunk_index", range=qe.RangeFloat(gte=0))
+        )
+        condition = qe.Filter(must=[in_collections([collection]), chunk])
+        return await self._read(lambda: self._require().count(qe.CountRequest(True, condition)))
+
+    async def registered(self) -> dict[str, str]:
+        """Scroll the registry points."""
+        condition = qe.Filter(must_not=[qe.IsEmptyCondition(REGISTRY_FIELD)])
+        points = await self._read(lambda: self._scroll(condition, [REGISTRY_FIELD, "created_at"]))
+        return {str(p.payload[REGISTRY_FIELD]): str(p.payload.get("created_at")) for p in points}
+
+    async def register(self, collection: str, created_at: str) -> None:
+        """Upsert the collection's registry point, then flush."""
+        payload = {REGISTRY_FIELD: collection, "created_at": created_at}
+        await self._upsert_bare(registry_point_id(collection), payload)
+
+    async def drop_collection(self, collection: str) -> int:
+        """Delete the registry point, then every point of the collection by filter; flush."""
+        everything = qe.Filter(must=[in_collections([collection])])
+        registry: Any = registry_point_id(collection)
+
+        def write() -> int:
+            shard = self._require()
+            shard.update(qe.UpdateOperation.delete_points([registry]))
+            found = shard.count(qe.CountRequest(True, everything))
+            shard.update(qe.UpdateOperation.delete_points_by_filter(everything))
+            shard.flush()
+            return found
+
+        return await self._write(write)
 
     async def set_payload(self, point_ids: Sequence[str], payload: dict[str, Any]) -> None:
         """Set payload keys on points, then flush."""
@@ -214,12 +266,20 @@ class QdrantEdgeStore:
         """Payload fields with an index, as the shard reports them."""
         return set(await self._read(lambda: self._require().info().payload_schema))
 
+    async def tenant_fields(self) -> set[str]:
+        """Payload fields whose keyword index has ``is_tenant``, as the shard reports them."""
+        schema = await self._read(lambda: self._require().info().payload_schema)
+        return {
+            name
+            for name, info in schema.items()
+            if isinstance(info.params, qe.KeywordIndexParams) and info.params.is_tenant
+        }
+
     def _create_indexes(self, fields: dict[str, str]) -> None:
         for field, schema in fields.items():
             if field not in self._indexed:
-                self._require().update(
-                    qe.UpdateOperation.create_field_index(field, _SCHEMAS[schema])
-                )
+                params = _TENANT if schema == "tenant" else _SCHEMAS[schema]
+                self._require().update(qe.UpdateOperation.create_field_index(field, params))
                 self._indexed.add(field)
 
     def _require(self) -> qe.EdgeShard:

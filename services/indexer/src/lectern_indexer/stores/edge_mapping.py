@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import qdrant_edge as qe
 
 from lectern.contracts import MetadataFilter, SearchMode
 from lectern_indexer.embedding import DENSE_DIMENSIONS
-from lectern_indexer.stores.base import DENSE_VECTOR, SPARSE_VECTOR, VectorQuery
+from lectern_indexer.stores.base import COLLECTION_FIELD, DENSE_VECTOR, SPARSE_VECTOR, VectorQuery
 
 BOOL_SHADOW = "metadata_bool"
 """Payload object mirroring boolean metadata as ``"true"``/``"false"`` keywords.
@@ -36,11 +37,21 @@ def edge_config() -> qe.EdgeConfig:
     )
 
 
-def edge_filter(conditions: MetadataFilter | None) -> qe.Filter | None:
-    """Translate a :class:`MetadataFilter` into an Edge filter (``None`` when empty)."""
+def in_collections(collections: Sequence[str]) -> qe.FieldCondition:
+    """The condition "the point's collection is one of ``collections``"."""
+    return qe.FieldCondition(COLLECTION_FIELD, match=qe.MatchAny(list(collections)))
+
+
+def edge_filter(
+    conditions: MetadataFilter | None, collections: Sequence[str] | None = None
+) -> qe.Filter | None:
+    """Translate a :class:`MetadataFilter` and the searched collections to an Edge filter.
+
+    ``None`` when both are empty; ``collections=None`` means every collection.
+    """
+    must: list[Any] = [] if collections is None else [in_collections(collections)]
     if conditions is None:
-        return None
-    must: list[Any] = []
+        return qe.Filter(must=must) if must else None
     if conditions.document_ids is not None:
         must.append(
             qe.FieldCondition("document_id", match=qe.MatchAny(list(conditions.document_ids)))
@@ -62,7 +73,7 @@ def nearest_request(query: VectorQuery, mode: SearchMode, limit: int) -> qe.Quer
     Raises:
         ValueError: ``query`` lacks that vector.
     """
-    condition = edge_filter(query.filter)
+    condition = edge_filter(query.filter, query.collections)
     if mode == "dense" and query.dense is not None:
         nearest = qe.Query.Nearest(query.dense, using=DENSE_VECTOR)
     elif mode == "sparse" and query.sparse is not None:

@@ -14,14 +14,16 @@ from typing import Any, TypeVar
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from lectern.contracts import MetadataFilter, SearchMode
+from lectern.contracts import DEFAULT_COLLECTION, MetadataFilter, SearchMode
 from lectern_indexer.embedding import DENSE_DIMENSIONS
 from lectern_indexer.errors import StoreUnavailableError
 from lectern_indexer.fusion import fused_search
 from lectern_indexer.stores.base import (
+    COLLECTION_FIELD,
     DENSE_VECTOR,
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
+    REGISTRY_FIELD,
     SPARSE_VECTOR,
     SUMMARY_FIELDS,
     TOMBSTONE_FIELD,
@@ -30,6 +32,7 @@ from lectern_indexer.stores.base import (
     StoredPoint,
     VectorQuery,
     metadata_index_keys,
+    registry_point_id,
     tombstone_point_id,
 )
 
@@ -41,13 +44,24 @@ _SCHEMAS = {
     "bool": models.PayloadSchemaType.BOOL,
 }
 _SCROLL_PAGE = 512
+_TENANT = models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
 
 
-def server_filter(conditions: MetadataFilter | None) -> models.Filter | None:
-    """Translate a :class:`MetadataFilter` into a qdrant-client filter (``None`` if empty)."""
+def in_collections(collections: Sequence[str]) -> models.FieldCondition:
+    """The condition "the point's collection is one of ``collections``"."""
+    return models.FieldCondition(key=COLLECTION_FIELD, match=models.MatchAny(any=list(collections)))
+
+
+def server_filter(
+    conditions: MetadataFilter | None, collections: Sequence[str] | None = None
+) -> models.Filter | None:
+    """Translate a :class:`MetadataFilter` and the searched collections to a client filter.
+
+    ``None`` if both are empty; ``collections=None`` means every collection.
+    """
+    must: list[models.Condition] = [] if collections is None else [in_collections(collections)]
     if conditions is None:
-        return None
-    must: list[models.Condition] = []
+        return models.Filter(must=must) if must else None
     if conditions.document_ids is not None:
         must.append(
             models.FieldCondition(
@@ -83,6 +97,7 @@ class QdrantServerStore:
         self.collection = collection
         self.timeout = timeout
         self._indexed: set[str] = set()
+        self._created: dict[str, str] = {}
 
     @classmethod
     def from_url(
@@ -110,7 +125,8 @@ class QdrantServerStore:
             )
         info = await self._call(self.client.get_collection(self.collection))
         self._indexed = set(info.payload_schema or {})
-        wanted = {f: "keyword" for f in KEYWORD_FIELDS} | {f: "integer" for f in INTEGER_FIELDS}
+        wanted = {f: "keyword" for f in (*KEYWORD_FIELDS, REGISTRY_FIELD)}
+        wanted |= {f: "integer" for f in INTEGER_FIELDS} | {COLLECTION_FIELD: "tenant"}
         await self._create_indexes(wanted)
 
     async def close(self) -> None:
@@ -145,13 +161,21 @@ class QdrantServerStore:
         ]
         await self._call(self.client.upsert(self.collection, points=structs, wait=True))
 
-    async def document_points(self, document_id: str) -> list[StoredPoint]:
-        """Scroll every point of ``document_id`` (summary payload fields only)."""
+    async def document_points(
+        self, document_id: str, collection: str = DEFAULT_COLLECTION
+    ) -> list[StoredPoint]:
+        """Scroll every point of ``document_id`` in ``collection`` (summary fields only)."""
         condition = models.Filter(
             must=[
-                models.FieldCondition(key="document_id", match=models.MatchValue(value=document_id))
+                in_collections([collection]),
+                models.FieldCondition(
+                    key="document_id", match=models.MatchValue(value=document_id)
+                ),
             ]
         )
+        return await self._scroll(condition, list(SUMMARY_FIELDS))
+
+    async def _scroll(self, condition: models.Filter, fields: list[str]) -> list[StoredPoint]:
         found: list[StoredPoint] = []
         offset: Any = None
         while True:
@@ -161,7 +185,7 @@ class QdrantServerStore:
                     scroll_filter=condition,
                     limit=_SCROLL_PAGE,
                     offset=offset,
-                    with_payload=list(SUMMARY_FIELDS),
+                    with_payload=fields,
                     with_vectors=False,
                 )
             )
@@ -177,12 +201,12 @@ class QdrantServerStore:
                 self.client.delete(self.collection, points_selector=selector, wait=True)
             )
 
-    async def tombstone(self, document_id: str) -> str | None:
+    async def tombstone(self, document_id: str, collection: str = DEFAULT_COLLECTION) -> str | None:
         """Read the order key of the document's tombstone point, if any."""
         records = await self._call(
             self.client.retrieve(
                 self.collection,
-                ids=[tombstone_point_id(document_id)],
+                ids=[tombstone_point_id(document_id, collection)],
                 with_payload=True,
                 with_vectors=False,
             )
@@ -190,14 +214,57 @@ class QdrantServerStore:
         key = dict(records[0].payload or {}).get("order_key") if records else None
         return key if isinstance(key, str) else None
 
-    async def put_tombstone(self, document_id: str, order_key: str) -> None:
+    async def put_tombstone(
+        self, document_id: str, order_key: str, collection: str = DEFAULT_COLLECTION
+    ) -> None:
         """Upsert the document's tombstone (a point without vectors) with ``wait=True``."""
-        tombstone = models.PointStruct(
-            id=tombstone_point_id(document_id),
-            vector={},
-            payload={TOMBSTONE_FIELD: document_id, "order_key": order_key},
+        payload = {
+            TOMBSTONE_FIELD: document_id,
+            "order_key": order_key,
+            COLLECTION_FIELD: collection,
+        }
+        await self._upsert_bare(tombstone_point_id(document_id, collection), payload)
+
+    async def _upsert_bare(self, point_id: str, payload: dict[str, Any]) -> None:
+        bare = models.PointStruct(id=point_id, vector={}, payload=payload)
+        await self._call(self.client.upsert(self.collection, points=[bare], wait=True))
+
+    async def count(self, collection: str, *, first_chunks: bool = False) -> int:
+        """Count the collection's chunks (or chunk-0 points) exactly."""
+        chunk = models.FieldCondition(
+            key="chunk_index",
+            match=models.MatchValue(value=0) if first_chunks else None,
+            range=None if first_chunks else models.Range(gte=0),
         )
-        await self._call(self.client.upsert(self.collection, points=[tombstone], wait=True))
+        condition = models.Filter(must=[in_collections([collection]), chunk])
+        result = await self._call(
+            self.client.count(self.collection, count_filter=condition, exact=True)
+        )
+        return result.count
+
+    async def registered(self) -> dict[str, str]:
+        """Scroll the registry points."""
+        condition = models.Filter(
+            must_not=[models.IsEmptyCondition(is_empty=models.PayloadField(key=REGISTRY_FIELD))]
+        )
+        points = await self._scroll(condition, [REGISTRY_FIELD, "created_at"])
+        return {str(p.payload[REGISTRY_FIELD]): str(p.payload.get("created_at")) for p in points}
+
+    async def register(self, collection: str, created_at: str) -> None:
+        """Upsert the collection's registry point with ``wait=True``."""
+        payload = {REGISTRY_FIELD: collection, "created_at": created_at}
+        await self._upsert_bare(registry_point_id(collection), payload)
+
+    async def drop_collection(self, collection: str) -> int:
+        """Delete the registry point, then every point of the collection by filter."""
+        everything = models.Filter(must=[in_collections([collection])])
+        await self.delete_points([registry_point_id(collection)])
+        found = await self._call(
+            self.client.count(self.collection, count_filter=everything, exact=True)
+        )
+        selector = models.FilterSelector(filter=everything)
+        await self._call(self.client.delete(self.collection, points_selector=selector, wait=True))
+        return found.count
 
     async def set_payload(self, point_ids: Sequence[str], payload: dict[str, Any]) -> None:
         """Set payload keys on points with ``wait=True``."""
@@ -225,7 +292,7 @@ class QdrantServerStore:
                 self.collection,
                 query=vector,
                 using=DENSE_VECTOR if mode == "dense" else SPARSE_VECTOR,
-                query_filter=server_filter(query.filter),
+                query_filter=server_filter(query.filter, query.collections),
                 limit=limit,
                 with_payload=True,
             )
@@ -239,15 +306,33 @@ class QdrantServerStore:
         info = await self._call(self.client.get_collection(self.collection))
         return set(info.payload_schema or {})
 
+    async def tenant_fields(self) -> set[str]:
+        """Payload fields whose keyword index has ``is_tenant``, as the collection reports.
+
+        qdrant-client's local mode keeps no payload indexes; there it reports the tenant
+        indexes this adapter created (the server reports its own).
+        """
+        info = await self._call(self.client.get_collection(self.collection))
+        schema = info.payload_schema or {}
+        if not schema:
+            return {f for f, kind in self._created.items() if kind == "tenant"}
+        return {
+            name
+            for name, index in schema.items()
+            if isinstance(index.params, models.KeywordIndexParams) and index.params.is_tenant
+        }
+
     async def _create_indexes(self, fields: dict[str, str]) -> None:
         for field, schema in fields.items():
             if field not in self._indexed:
+                params = _TENANT if schema == "tenant" else _SCHEMAS[schema]
                 await self._call(
                     self.client.create_payload_index(
-                        self.collection, field_name=field, field_schema=_SCHEMAS[schema], wait=True
+                        self.collection, field_name=field, field_schema=params, wait=True
                     )
                 )
                 self._indexed.add(field)
+                self._created[field] = schema
 
     async def _call(self, awaitable: Awaitable[T]) -> T:
         try:
