@@ -205,3 +205,15 @@ def test_delete_command_carries_the_collection(backends: FakeBackends):
     command = backends.commands[-1][0]
     assert isinstance(command, DeleteDocument)
     assert command.collection == "team-a"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_answers_search_only_the_keys_collections(
+    client: TestClient[Any], backends: FakeBackends, stream: bool
+):
+    answered = client.post(
+        "/v1/answers", json={"question": "q", "stream": stream}, headers=headers("reader")
+    )
+    assert answered.is_success
+    searches = [r for r in backends.requests if isinstance(r, SearchRequest)]
+    assert [s.collections for s in searches] == [["team-a"]]
