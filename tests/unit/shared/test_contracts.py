@@ -118,6 +118,7 @@ def test_event_catalogue_names_routing_keys():
         "document.deleted",
         "search.completed",
         "answer.completed",
+        "feedback.given",
     }
 
 

@@ -24,6 +24,7 @@ from lectern.broker import create_broker, declare_topology
 from lectern.logging import configure_logging, get_logger
 from lectern.rpc import RpcClient
 from lectern_gateway.answers.controllers import AnswerController
+from lectern_gateway.answers.feedback import FeedbackController
 from lectern_gateway.answers.llm import llm_lifespan
 from lectern_gateway.answers.openai_compat import ChatCompletionsController
 from lectern_gateway.auth import access_middleware, build_access, require_scope
@@ -125,6 +126,7 @@ def create_app(
             AnalyticsController,
             SearchController,
             AnswerController,
+            FeedbackController,
             DeadLetterController,
             EventController,
             ChatCompletionsController,
