@@ -202,7 +202,11 @@ class ReadStore:
             FEEDBACK_CLOCK_SKEW,
         )
         assert row is not None  # aggregates always return one row
-        answers, rated, down = int(row["answers"]), int(row["rated_answers"]), int(row["rated_down"])
+        answers, rated, down = (
+            int(row["answers"]),
+            int(row["rated_answers"]),
+            int(row["rated_down"]),
+        )
         return FeedbackSummary(
             answers=answers,
             rated_answers=rated,
