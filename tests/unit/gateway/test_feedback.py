@@ -42,7 +42,8 @@ def test_feedback_publishes_feedback_given(client: TestClient[Any], backends: Fa
     (event,) = _feedback(backends.events)
     assert (event.answer_id, event.rating, event.comment) == (ANSWER_ID, "down", "wrong OS")
     assert event.session_id == "s-1" == response.headers["x-session-id"]
-    assert event.principal is not None and event.principal.startswith("addr:")
+    assert event.principal is not None
+    assert event.principal.startswith("addr:")
     assert event.correlation_id == response.headers["x-request-id"]
     assert response.json() == {
         "feedback_id": str(event.event_id),

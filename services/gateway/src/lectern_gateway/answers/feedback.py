@@ -1,13 +1,14 @@
 """``POST /v1/feedback``: a user rates an answer; published as ``FeedbackGiven``.
 
 The answer is named by the ``answer_id`` every answer carries (the JSON body, the SSE
-``done`` event, a non-streamed chat completion's ``id`` after ``chatcmpl-``). The gateway does not check that the answer
-exists: its ``AnswerCompleted`` may still wait in RabbitMQ (the session-logger down or
-behind, or the event deferred by the gateway's background publisher), so a check would
-refuse honest feedback exactly when the system is degraded, and would make feedback
-depend on the session-logger, which DESIGN.md keeps out of the write path. An id matching
-no answer is stored anyway and reported by the analytics summary as ``orphaned``;
-ids are random UUIDs, so feedback cannot be aimed at someone else's answer by guessing.
+``done`` event, a non-streamed chat completion's ``id`` after ``chatcmpl-``). The gateway
+does not check that the answer exists: its ``AnswerCompleted`` may still wait in
+RabbitMQ (the session-logger down or behind, or the event deferred by the gateway's
+background publisher), so a check would refuse honest feedback exactly when the system
+is degraded, and would make feedback depend on the session-logger, which DESIGN.md
+keeps out of the write path. An id matching no answer is stored anyway and reported by
+the analytics summary as ``orphaned``; ids are random UUIDs, so feedback cannot be aimed
+at someone else's answer by guessing.
 
 ``202`` means the broker confirmed the event (persistent, mandatory routing), as for
 ingest; an unconfirmed publish is ``503``.
