@@ -13,8 +13,8 @@ own process) streams every reply as T tokens (default 200) with a fixed delay be
 
 The question comes with ``context``, so the gateway retrieves nothing (its
 ``retrieval_ms``, from the ``done`` event, is printed and subtracted). Per pair of runs:
-TTFT overhead = (b) first − (a) first − retrieval; per-token overhead =
-((b) last − (b) first − ((a) last − (a) first)) / (T − 1). The script prints their
+TTFT overhead = (b) first - (a) first - retrieval; per-token overhead =
+((b) last - (b) first - ((a) last - (a) first)) / (T - 1). The script prints their
 p50/p95 against the targets (≤ 10 ms TTFT overhead beyond retrieval, ≤ 1 ms per token).
 
 Run::
@@ -35,9 +35,8 @@ import time
 from dataclasses import dataclass
 
 import httpx
-from openai import AsyncOpenAI
-
 from bench.rpc_throughput import drop_vhost, make_vhost
+from openai import AsyncOpenAI
 
 TTFT_TARGET_MS = 10.0
 PER_TOKEN_TARGET_MS = 1.0
@@ -94,7 +93,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def start_gateway(amqp_url: str, llm_url: str) -> tuple[subprocess.Popen[bytes], str]:
+async def start_gateway(amqp_url: str, llm_url: str) -> tuple[asyncio.subprocess.Process, str]:
     """Start the gateway under uvicorn; return it and its URL once ``/health/live`` is 200."""
     port = _free_port()
     env = os.environ | {
@@ -106,18 +105,20 @@ async def start_gateway(amqp_url: str, llm_url: str) -> tuple[subprocess.Popen[b
     }
     command = [sys.executable, "-m", "uvicorn", "lectern_gateway.app:main_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    process = subprocess.Popen(command, env=env)
+    process = await asyncio.create_subprocess_exec(*command, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline and process.poll() is None:
+        while time.monotonic() < deadline and process.returncode is None:
             try:
                 if (await client.get(url + "/health/live")).status_code == 200:
                     return process, url
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.1)
-    process.terminate()
+    if process.returncode is None:
+        process.terminate()
+        await process.wait()
     raise RuntimeError("the gateway did not start")
 
 
@@ -221,10 +222,12 @@ async def run(args: argparse.Namespace) -> None:
         )
         await measure(llm_url, gateway_url, args.runs, args.tokens)
     finally:
-        for process in (gateway, llm):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                process.wait(timeout=30)
+        if gateway is not None and gateway.returncode is None:
+            gateway.terminate()
+            await gateway.wait()
+        if llm.poll() is None:
+            llm.terminate()
+            llm.wait(timeout=30)
         drop_vhost(vhost)
 
 
