@@ -16,7 +16,7 @@ export QDRANT_PATH ?= $(CURDIR)/data/qdrant
 UV ?= $(eval UV := $$(shell scripts/ensure-uv.sh))$(UV)
 RUN = $(UV) run --frozen
 
-.PHONY: help bootstrap install up demo test test-unit lint format eval eval-answers bench retention asyncapi schemas
+.PHONY: help bootstrap install up demo test test-unit lint format eval eval-answers bench bench-answers retention asyncapi schemas
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -54,9 +54,13 @@ eval: install  ## Retrieval quality on SciFact and E-manual: dense/sparse/hybrid
 eval-answers: install  ## Extractive answers on SQuAD: top sentence / whole answer contain gold, hit@5, vs a baseline
 	$(RUN) python -m bench.eval_answers
 
-bench: install  ## Benchmarks (RPC throughput, session-logger throughput); prints figures
+bench: install  ## Benchmarks (RPC throughput, session-logger throughput, answer streaming); prints figures
 	$(RUN) python bench/rpc_throughput.py
 	$(RUN) python bench/session_logger_throughput.py
+	$(RUN) python -m bench.answer_streaming
+
+bench-answers: install  ## Streamed answers: gateway overhead on time to first token and per token vs the LLM direct
+	$(RUN) python -m bench.answer_streaming
 
 retention: install  ## Drop event partitions older than RETENTION_DAYS once
 	$(RUN) lectern-session-logger retention

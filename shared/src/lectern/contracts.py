@@ -525,3 +525,29 @@ class RpcError(BaseModel):
     status: int = Field(ge=400, le=599)
     title: str
     detail: str
+
+
+# --------------------------------------------------------------------------- feedback
+
+FEEDBACK_COMMENT_MAX_CHARS = 2000
+"""Longest feedback comment (characters): a few paragraphs, far under the event log's
+bound (:data:`lectern.event_bounds.MAX_EVENT_BYTES`)."""
+
+
+class FeedbackGiven(Event):
+    """A user rated an answer (``up`` or ``down``), optionally with a comment.
+
+    ``answer_id`` names the :class:`AnswerCompleted` it rates; the gateway does not check
+    that the answer exists (its event may still wait in RabbitMQ), so the session-logger
+    joins the two by ``answer_id`` and counts feedback that matches no answer as
+    orphaned. The latest rating of an answer is the one that counts.
+    """
+
+    event_type: Literal["feedback.given"] = "feedback.given"
+    answer_id: str = Field(min_length=1, max_length=64)
+    rating: Literal["up", "down"]
+    comment: str | None = Field(default=None, max_length=FEEDBACK_COMMENT_MAX_CHARS)
+    principal: Principal = None
+
+
+EVENT_TYPES[FeedbackGiven.model_fields["event_type"].default] = FeedbackGiven

@@ -31,7 +31,7 @@ PRODUCER_MODELS: dict[str, type[BaseModel]] = {
 }
 """The models a producer publishes, by schema name (``/schemas/<name>.json``)."""
 
-RESERVED_EVENT_PREFIXES: tuple[str, ...] = ("document.", "search.", "answer.")
+RESERVED_EVENT_PREFIXES: tuple[str, ...] = ("document.", "search.", "answer.", "feedback.")
 """Event-type prefixes of Lectern's own facts; producers may not publish them."""
 
 FOREIGN_EVENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$")

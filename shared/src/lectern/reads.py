@@ -226,6 +226,46 @@ class FailedDocument(_Reply):
     failed_at: AwareDatetime
 
 
+class RatedDownAnswer(_Reply):
+    """An answer whose latest rating is ``down``, with the question behind it."""
+
+    answer_id: str
+    question: str
+    answer: str
+    generator: str | None = None
+    comment: str | None = None
+    answered_at: AwareDatetime
+    rated_at: AwareDatetime
+
+
+class FeedbackSummary(_Reply):
+    """Ratings of the answers given in the window (``FeedbackGiven`` by ``answer_id``).
+
+    An answer's latest rating counts, whenever it was given.
+
+    Attributes:
+        answers: ``answer.completed`` events in the window.
+        rated_answers: those with at least one rating.
+        rated_up: those whose latest rating is ``up``.
+        rated_down: those whose latest rating is ``down``.
+        down_share: ``rated_down / answers`` (0..1), the share of answers rated down;
+            ``None`` when there was no answer.
+        down_share_of_rated: ``rated_down / rated_answers`` (0..1); ``None`` if none rated.
+        orphaned: answer ids rated in the window that match no stored answer (an
+            answer id nobody was given, or an answer dropped by retention).
+        rated_down_answers: the newest rated-down answers, at most ``top_n``.
+    """
+
+    answers: int
+    rated_answers: int
+    rated_up: int
+    rated_down: int
+    down_share: float | None = None
+    down_share_of_rated: float | None = None
+    orphaned: int
+    rated_down_answers: list[RatedDownAnswer]
+
+
 class AnalyticsSummaryResponse(_Reply):
     """Reply to :class:`AnalyticsSummaryRequest`.
 
@@ -241,6 +281,8 @@ class AnalyticsSummaryResponse(_Reply):
         dead_lettered_events: events waiting in ``session-logger.events.dlq`` now (not
             limited to the window: they stay until an operator drains or replays them);
             ``None`` when the broker could not be asked.
+        feedback: ratings of the window's answers (:class:`FeedbackSummary`); ``None``
+            from a session-logger that does not report them.
     """
 
     kind: Literal["analytics_summary"] = "analytics_summary"
@@ -255,6 +297,7 @@ class AnalyticsSummaryResponse(_Reply):
     top_queries: list[TopQuery]
     failed_documents: list[FailedDocument]
     dead_lettered_events: int | None = None
+    feedback: FeedbackSummary | None = None
 
 
 # --------------------------------------------------------------------------- unions

@@ -136,21 +136,21 @@ async def test_unknown_event_types_are_stored_too(publisher: RabbitBroker, db: a
     body = {
         "event_id": "0b6f5f7e-51b6-4c61-9e8a-8d9f1c2b3a4d",
         "occurred_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
-        "event_type": "feedback.given",
+        "event_type": "support.ticket.closed",
         "session_id": "fb",
         "rating": 5,
     }
     await publisher.publish(
         json.dumps(body).encode(),
         exchange=topology.events_exchange,
-        routing_key="feedback.given",
+        routing_key="support.ticket.closed",
         persist=True,
         mandatory=True,
     )
     await wait_for_rows(db, 1)
     row = await db.fetchrow("SELECT event_type, payload FROM events")
     assert row is not None
-    assert row["event_type"] == "feedback.given"
+    assert row["event_type"] == "support.ticket.closed"
     assert json.loads(row["payload"]) == {"rating": 5}
 
     async def counted() -> bool:
@@ -165,7 +165,7 @@ async def test_row_postgres_rejects_is_isolated_and_dead_lettered(
     poison = {
         "event_id": "5d1c6a52-6f0e-4d1b-9a55-0c5c1f1d2e3f",
         "occurred_at": datetime.now(UTC).isoformat(),
-        "event_type": "feedback.given",
+        "event_type": "support.ticket.closed",
         "comment": "\\ud800 lone surrogate",
     }
     good = [search("mixed") for _ in range(20)]
@@ -173,7 +173,7 @@ async def test_row_postgres_rejects_is_isolated_and_dead_lettered(
     await publisher.publish(
         json.dumps(poison).replace("\\\\ud800", "\\ud800").encode(),
         exchange=topology.events_exchange,
-        routing_key="feedback.given",
+        routing_key="support.ticket.closed",
         persist=True,
         mandatory=True,
     )

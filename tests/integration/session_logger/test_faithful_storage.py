@@ -85,14 +85,14 @@ async def test_an_oversized_raw_event_is_bounded_on_read(
     body = {
         "event_id": str(uuid4()),
         "occurred_at": datetime.now(UTC).isoformat(),
-        "event_type": "feedback.given",
+        "event_type": "support.ticket.closed",
         "comment": "x" * (3 * 1024 * 1024),
         "tags": ["a", "b"],
     }
     await publisher.publish(
         json.dumps(body).encode(),
         exchange=topology.events_exchange,
-        routing_key="feedback.given",
+        routing_key="support.ticket.closed",
         persist=True,
         mandatory=True,
     )

@@ -26,6 +26,7 @@ EXPECTED = {
     ("GET", "/v1/documents/{document_id:path}"): "read",
     ("POST", "/v1/search"): "read",
     ("POST", "/v1/answers"): "read",
+    ("POST", "/v1/feedback"): "read",
     ("GET", "/v1/sessions/{session_id:str}"): "read",
     ("GET", "/v1/analytics/summary"): "admin",
     ("POST", "/v1/collections"): "admin",

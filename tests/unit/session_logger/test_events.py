@@ -36,7 +36,7 @@ def test_unknown_event_type_is_accepted_generically():
     body = {
         "event_id": str(uuid4()),
         "occurred_at": "2025-01-01T00:00:00+00:00",
-        "event_type": "feedback.given",
+        "event_type": "support.ticket.closed",
         "document_id": 7,
         "x": [1, 2],
     }

@@ -121,6 +121,7 @@ def test_event_catalogue_names_routing_keys():
         "answer.completed",
         "collection.created",
         "collection.deleted",
+        "feedback.given",
     }
 
 

@@ -25,6 +25,7 @@ from lectern.logging import configure_logging, get_logger
 from lectern.rpc import RpcClient
 from lectern.tracing import tracing_middlewares
 from lectern_gateway.answers.controllers import AnswerController
+from lectern_gateway.answers.feedback import FeedbackController
 from lectern_gateway.answers.llm import llm_lifespan
 from lectern_gateway.answers.openai_compat import ChatCompletionsController
 from lectern_gateway.auth import access_middleware, build_access, require_scope
@@ -129,6 +130,7 @@ def create_app(
             AnalyticsController,
             SearchController,
             AnswerController,
+            FeedbackController,
             DeadLetterController,
             EventController,
             ChatCompletionsController,

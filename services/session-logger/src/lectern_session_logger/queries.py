@@ -5,7 +5,9 @@
 - document status: ``documents`` primary key;
 - document list: ``documents`` primary key, or ``documents_status_idx`` with a status;
 - analytics summary: ``events_type_time_idx`` with partition pruning on the window,
-  and ``documents_status_time_idx`` for the failed documents.
+  and ``documents_status_time_idx`` for the failed documents;
+- feedback summary: the window's answers by ``events_type_time_idx``, each answer's
+  ratings and each rating's answer by ``events_answer_idx``.
 """
 
 from __future__ import annotations
@@ -128,3 +130,61 @@ FROM totals, per_day, top, failed
 collections (``NULL``: every one; else only searches and answers whose ``collections``
 name one of them, so a search over every collection counts in the unfiltered summary
 only)."""
+
+FEEDBACK_SUMMARY = """
+WITH answers AS MATERIALIZED (
+    SELECT occurred_at, payload->>'answer_id' AS answer_id,
+           payload->>'question' AS question, payload->>'answer' AS answer,
+           payload->>'generator' AS generator
+    FROM events
+    WHERE event_type = 'answer.completed' AND occurred_at >= $1 AND occurred_at < $2
+      AND ($5::text[] IS NULL OR payload->'collections' ?| $5::text[])
+),
+rated AS MATERIALIZED (
+    SELECT a.*, f.rating, f.comment, f.rated_at
+    FROM answers a
+    JOIN LATERAL (
+        SELECT payload->>'rating' AS rating, payload->>'comment' AS comment,
+               occurred_at AS rated_at
+        FROM events
+        WHERE event_type = 'feedback.given' AND payload->>'answer_id' = a.answer_id
+          AND occurred_at >= a.occurred_at - $4::interval
+        ORDER BY occurred_at DESC, event_id DESC
+        LIMIT 1
+    ) f ON true
+    WHERE a.answer_id IS NOT NULL
+),
+down AS (
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'answer_id', answer_id, 'question', question, 'answer', answer,
+               'generator', generator, 'comment', comment,
+               'answered_at', occurred_at, 'rated_at', rated_at)
+               ORDER BY rated_at DESC, answer_id), '[]') AS rows
+    FROM (
+        SELECT * FROM rated WHERE rating = 'down' ORDER BY rated_at DESC, answer_id LIMIT $3
+    ) d
+),
+orphans AS (
+    SELECT count(DISTINCT f.payload->>'answer_id') AS n
+    FROM events f
+    WHERE f.event_type = 'feedback.given' AND f.occurred_at >= $1 AND f.occurred_at < $2
+      AND NOT EXISTS (
+          SELECT 1 FROM events a
+          WHERE a.event_type = 'answer.completed'
+            AND a.payload->>'answer_id' = f.payload->>'answer_id'
+      )
+)
+SELECT (SELECT count(*) FROM answers) AS answers,
+       count(*) AS rated_answers,
+       count(*) FILTER (WHERE rating = 'up') AS rated_up,
+       count(*) FILTER (WHERE rating = 'down') AS rated_down,
+       (SELECT n FROM orphans) AS orphaned,
+       (SELECT rows FROM down) AS rated_down_answers
+FROM rated
+"""
+"""$1/$2 the window [since, until) of the answers (and of the orphaned ratings), $3 rated-down
+answers listed at most, $4 how much earlier than its answer a rating may be stamped
+(clock skew between gateway replicas; bounds the partitions searched for ratings), $5 the
+collections (``NULL``: every answer; else only answers whose ``collections`` name one of
+them, as in :data:`ANALYTICS_SUMMARY`; orphaned ratings are counted over every collection,
+having no answer to name one)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +21,7 @@ from lectern.reads import (
     DocumentStatusRequest,
     DocumentStatusResponse,
     DocumentView,
+    FeedbackSummary,
     LatencySummary,
     SessionHistoryRequest,
     SessionHistoryResponse,
@@ -31,6 +32,10 @@ from lectern_session_logger.errors import InvalidRequestError, NotFoundError
 
 MAX_FAILED_DOCUMENTS = 100
 """Failed documents listed in an analytics summary at most (newest first)."""
+
+FEEDBACK_CLOCK_SKEW = timedelta(hours=1)
+"""How much earlier than its answer a rating may be stamped and still count: both are
+stamped by gateways, whose clocks may differ (generous; NTP keeps them within ms)."""
 
 NO_UUID = UUID(int=0)
 BEGINNING = datetime(1, 1, 1, tzinfo=UTC)
@@ -186,7 +191,38 @@ class ReadStore:
             request.collections,
         )
         assert row is not None  # aggregates always return one row
-        return _analytics_response(request, dict(row))
+        summary = _analytics_response(request, dict(row))
+        return summary.model_copy(update={"feedback": await self.feedback_summary(request)})
+
+    async def feedback_summary(self, request: AnalyticsSummaryRequest) -> FeedbackSummary:
+        """Ratings of the answers given in ``[since, until)``; see :class:`FeedbackSummary`.
+
+        Lists at most ``top_n`` rated-down answers, newest rating first.
+        """
+        row = await self._pool.fetchrow(
+            queries.FEEDBACK_SUMMARY,
+            request.since,
+            request.until,
+            request.top_n,
+            FEEDBACK_CLOCK_SKEW,
+            request.collections,
+        )
+        assert row is not None  # aggregates always return one row
+        answers, rated, down = (
+            int(row["answers"]),
+            int(row["rated_answers"]),
+            int(row["rated_down"]),
+        )
+        return FeedbackSummary(
+            answers=answers,
+            rated_answers=rated,
+            rated_up=int(row["rated_up"]),
+            rated_down=down,
+            down_share=down / answers if answers else None,
+            down_share_of_rated=down / rated if rated else None,
+            orphaned=int(row["orphaned"]),
+            rated_down_answers=row["rated_down_answers"],
+        )
 
 
 def _analytics_response(

@@ -147,8 +147,13 @@ async def events_after_retrieval(
             yield item
     finally:
         producer.cancel()
+        # Not ``await producer``: a task awaiting another passes every cancel it gets on
+        # to it, and the request's cancel scope (anyio, level-triggered) re-cancels this
+        # task at each await, which interrupted the producer's cleanup (the ``openai``
+        # stream's close) and left the upstream connection open, still generating.
+        # ``asyncio.wait`` does not forward cancels: the producer gets exactly one.
         with contextlib.suppress(asyncio.CancelledError):
-            await producer
+            await asyncio.wait({producer})
 
 
 def wants_stream(body: AnswerBody, accept: str | None) -> bool:
