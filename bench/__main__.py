@@ -14,8 +14,9 @@ Order (each step's failure becomes a "not run" row, the rest goes on):
 7.   SciFact nDCG@10; 8. the random-key flood.
 
 ``--quick`` uses :data:`bench.plan.QUICK` (tiny sizes, a smoke run) and writes
-``bench/results/quick.md``; ``--profile`` samples the indexer with py-spy during each
-ingest (folded stacks in ``bench/results/profiles/``).
+``bench/results/quick.md``; ``--only 1-3 5`` runs only those steps; ``--profile``
+samples the indexer with py-spy during each ingest (folded stacks in
+``bench/results/profiles/``).
 """
 
 from __future__ import annotations
@@ -87,14 +88,19 @@ async def stack_benchmarks(sizes: Sizes, base: Path, profile_dir: Path | None) -
                 f"1 ingest {corpus.name}",
                 lambda c=corpus: ingest_throughput.through_api(stack, c, profile_dir=profile_dir),
             )
-            (failed if isinstance(run, Row) else runs).append(run)  # type: ignore[arg-type]
+            if isinstance(run, Row):
+                failed.append(run)
+            else:
+                runs.append(run)
         gateway = await search_latency.gateway_levels(stack, texts, sizes.search_requests)
-        during, _ = await search_latency.while_ingesting(
+        load, reingest = await search_latency.while_ingesting(
             stack, texts, reingested(corpora[1]), sizes.search_requests * 100
         )
+    first = next((run for run in runs if run.corpus.name == corpora[1].name), None)
     rows = await ingest_throughput.rows(runs)
     local = await search_latency.in_process(base / "qdrant", texts, sizes.search_requests)
     points = sum(run.chunks for run in runs)
+    during = (load, reingest, first) if first is not None else None
     return failed + rows + search_latency.rows(gateway, local, during, points)
 
 
@@ -117,6 +123,10 @@ def notes(quick: bool, sizes: Sizes) -> list[str]:
         "indexing_threshold or on_disk: Qdrant's defaults) and never calls "
         "EdgeShard.optimize(), so searches are exact; section 4 shows the same points "
         "after optimize().",
+        "Seen while building this: the services' FastStream brokers get no logger "
+        "(lectern.broker.create_broker), so FastStream's own handler writes two plain INFO "
+        "lines per RPC message ('Received', 'Processed') whatever LOG_LEVEL says: part of "
+        "the measured search path.",
         f"Sizes: {sizes}.",
         f"Load average at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}.",
     ]
@@ -129,8 +139,8 @@ def write(out: Path, text: str) -> None:
     out.write_text(text, encoding="utf-8")
 
 
-async def main(quick: bool, profile: bool, out: Path) -> None:
-    """Run everything and write ``out``."""
+async def main(quick: bool, profile: bool, out: Path, only: list[str]) -> None:
+    """Run every step (those whose section starts with one of ``only``) and write ``out``."""
     sizes = QUICK if quick else FULL
     base = Path(tempfile.mkdtemp(prefix="lectern-bench-"))
     admin_url = BASE_DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
@@ -155,6 +165,8 @@ async def main(quick: bool, profile: bool, out: Path) -> None:
             ),
         ]
         for section, step in steps:
+            if only and not any(section.startswith(prefix) for prefix in only):
+                continue
             report.rows += _rows(await guarded(section, step))
     finally:
         shutil.rmtree(base, ignore_errors=True)
@@ -170,6 +182,7 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
     parser.add_argument("--profile", action="store_true", help="py-spy the indexer's ingests")
     parser.add_argument("--out", type=Path, help="report file (default: bench/results/...)")
+    parser.add_argument("--only", nargs="*", default=[], help="steps to run, e.g. 1-3 5")
     args = parser.parse_args()
     default = RESULTS / ("quick.md" if args.quick else "latest.md")
-    asyncio.run(main(args.quick, args.profile, args.out or default))
+    asyncio.run(main(args.quick, args.profile, args.out or default, args.only))

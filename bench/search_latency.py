@@ -115,6 +115,10 @@ async def in_process(qdrant_path: Path, texts: list[str], requests: int) -> dict
         await embedder.close()
 
 
+def _rate(run: IngestRun) -> float | None:
+    return run.chunks / run.seconds if run.seconds > 0 else None
+
+
 def _note(result: LoadResult) -> str:
     return (
         f"p95 {figure(result.p95_ms)} ms, max {figure(result.max_ms)} ms, "
@@ -125,10 +129,18 @@ def _note(result: LoadResult) -> str:
 def rows(
     gateway: dict[int, LoadResult],
     local: dict[int, LoadResult],
-    during: LoadResult | None,
+    during: tuple[LoadResult, IngestRun, IngestRun] | None,
     points: int,
 ) -> list[Row]:
-    """Report rows of benchmarks 2 and 3."""
+    """Report rows of benchmarks 2 and 3.
+
+    Args:
+        gateway: load through the gateway by concurrency.
+        local: in-process load by concurrency.
+        during: the c=8 load during the re-ingest, the re-ingest, and the first ingest
+            of the same corpus (no search load), or ``None``.
+        points: chunks in the collection.
+    """
     section, label = "2 search", "in-process retrieve"
     size = f"{points:,} chunks" + ("" if points >= 10_000 else " (< 10,000: quick run)")
     found = [Row(section, "collection size", points, "chunks", note=size)]
@@ -170,16 +182,29 @@ def rows(
             )
         )
     if during is not None:
+        load, reingest, first = during
         idle = gateway.get(8)
+        section = "3 search + ingest"
         found.append(
             Row(
-                "3 search + ingest",
+                section,
                 "c=8 p99 during a large ingest",
-                during.p99_ms,
+                load.p99_ms,
                 "ms",
                 idle.p99_ms if idle else None,
                 "idle c=8, same run",
-                note=_note(during),
+                note=_note(load),
+            )
+        )
+        found.append(
+            Row(
+                section,
+                f"{reingest.corpus.name}: chunks/s under that load",
+                _rate(reingest),
+                "chunks/s",
+                _rate(first),
+                "first ingest, no search load",
+                note=f"{reingest.chunks} chunks",
             )
         )
     return found
