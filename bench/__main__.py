@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import shutil
 import sys
@@ -84,10 +85,10 @@ async def stack_benchmarks(sizes: Sizes, base: Path, profile_dir: Path | None) -
     runs: list[ingest_throughput.IngestRun] = []
     with bench_stack(base) as stack:
         for corpus in corpora:
-            run = await guarded(
-                f"1 ingest {corpus.name}",
-                lambda c=corpus: ingest_throughput.through_api(stack, c, profile_dir=profile_dir),
+            ingest = functools.partial(
+                ingest_throughput.through_api, stack, corpus, profile_dir=profile_dir
             )
+            run = await guarded(f"1 ingest {corpus.name}", ingest)
             if isinstance(run, Row):
                 failed.append(run)
             else:

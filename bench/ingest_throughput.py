@@ -25,7 +25,7 @@ from tests.e2e.conftest import Stack
 
 from bench.corpora import Body, Corpus, chunk_texts
 from bench.eval_sets import model_path
-from bench.profiling import IDLE, PySpy, shares_line
+from bench.profiling import IDLE, PySpy, shares_line, stage_shares, thread_busy
 from bench.report import Row, Target
 from lectern_cli.client import LecternClient
 from lectern_indexer.embedding import FastembedEmbedder
@@ -48,14 +48,14 @@ class IngestRun:
         documents: documents indexed.
         chunks: chunks indexed (sum of the ``document.indexed`` events' ``chunk_count``).
         seconds: first ``document.accepted`` to last ``document.indexed``.
-        profile: stage shares of the indexer process (``--profile``), else empty.
+        profile: py-spy's folded stacks of the indexer process (``--profile``), else empty.
     """
 
     corpus: Corpus
     documents: int
     chunks: int
     seconds: float
-    profile: dict[str, float]
+    profile: list[str]
 
 
 async def send(client: LecternClient, bodies: list[Body]) -> dict[str, str]:
@@ -144,9 +144,9 @@ async def through_api(
     async with LecternClient(stack.base_url, timeout=120) as client:
         versions = await send(client, corpus.bodies)
         await wait_indexed(client, versions, timeout)
-    shares = spy.stop() if spy is not None else {}
+    folded = spy.stop() if spy is not None else []
     documents, chunks, seconds = await event_span(stack.env["DATABASE_URL"], versions)
-    return IngestRun(corpus, documents, chunks, seconds, shares)
+    return IngestRun(corpus, documents, chunks, seconds, folded)
 
 
 async def raw_rate(texts: list[str]) -> float:
@@ -203,15 +203,22 @@ async def rows(runs: list[IngestRun]) -> list[Row]:
                 )
             )
         if run.profile:
-            idle = run.profile.get(IDLE, 0.0)
-            busy = {k: v / (1 - idle) for k, v in run.profile.items() if k != IDLE and idle < 1}
-            found.append(
-                Row(
-                    SECTION,
-                    f"{run.corpus.name}: indexer profile (py-spy)",
-                    idle * 100,
-                    "% idle",
-                    note=f"busy samples: {shares_line(busy)}",
-                )
-            )
+            found.append(_profile_row(run))
     return found
+
+
+def _profile_row(run: IngestRun) -> Row:
+    """How busy the document-embedding thread was, and where busy samples went."""
+    shares = stage_shares(run.profile)
+    idle = shares.pop(IDLE, 0.0)
+    busy = {stage: share / (1 - idle) for stage, share in shares.items()} if idle < 1 else {}
+    embedding = thread_busy(run.profile, "embed-documents")
+    return Row(
+        SECTION,
+        f"{run.corpus.name}: indexer's embedding thread busy (py-spy)",
+        None if embedding is None else embedding * 100,
+        "% of samples",
+        limit=100.0,
+        limit_label="always embedding",
+        note=f"busy samples of all threads: {shares_line(busy)}",
+    )

@@ -1,10 +1,11 @@
 """Where a process's time goes: py-spy samples, folded into the ingest pipeline's stages.
 
-:class:`PySpy` runs ``py-spy record --format raw`` against a running process (every
-thread, idle ones included, without pausing it); :func:`stage_shares` reads the folded
-stacks it writes (``frame;frame;... count`` per line, Brendan Gregg's collapsed format)
-and attributes each sample to the first stage, in :data:`STAGES` order, whose pattern
-occurs in its stack: the model's work before the code that waits for it.
+:class:`PySpy` runs ``py-spy record --format raw --threads`` against a running process
+(every thread, idle ones included, without pausing it); :func:`stage_shares` reads the
+folded stacks it writes (``thread (<id>): <name>;frame;frame;... count`` per line,
+Brendan Gregg's collapsed format) and attributes each sample to the first stage, in
+:data:`STAGES` order, whose pattern occurs in its stack; :func:`thread_busy` tells how
+much of the time one thread (the document-embedding worker) was working.
 """
 
 from __future__ import annotations
@@ -29,8 +30,17 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
 """Stage -> substrings of a frame (``function (file:line)``) that mark it; first match
 wins, so a stage's callees (the tokenizer under the chunker) count for the stage."""
 IDLE = "idle / waiting"
-IDLE_LEAVES = ("select (selectors", "wait (threading", "poll (", "sleep")
-"""Innermost frames of a thread that waits (an idle event loop, an idle worker)."""
+IDLE_LEAVES = (
+    "select (selectors",
+    "wait (threading",
+    "get (queue",
+    "_worker (concurrent/futures/thread",
+    "poll (",
+    "sleep",
+)
+"""Innermost frames of a thread that waits: an idle event loop (``select``), an idle
+worker (py-spy shows a thread blocked in C at the Python frame that called it, e.g. a
+pool worker's ``_worker`` waiting on its queue)."""
 OTHER = "other Python"
 
 
@@ -68,6 +78,29 @@ def stage_shares(folded: Iterable[str]) -> dict[str, float]:
     return {stage: n / total for stage, n in counts.most_common()} if total else {}
 
 
+def thread_busy(folded: Iterable[str], name_prefix: str) -> float | None:
+    """Share of one thread's samples that are not waiting (``--threads`` output).
+
+    Args:
+        folded: lines whose first frame is py-spy's ``thread (<id>): <name>``.
+        name_prefix: the thread's name prefix, e.g. ``embed-documents`` (the indexer's
+            document-embedding worker, :class:`~lectern_indexer.embedding.FastembedEmbedder`).
+
+    Returns:
+        Busy samples / all samples of the matching threads (0-1), ``None`` if none.
+    """
+    busy = total = 0
+    for line in folded:
+        stack, _, count = line.strip().rpartition(" ")
+        head = stack.split(";", 1)[0]
+        if not count.isdigit() or ": " not in head:
+            continue
+        if head.split(": ", 1)[1].startswith(name_prefix):
+            total += int(count)
+            busy += 0 if stage_of(stack) == IDLE else int(count)
+    return busy / total if total else None
+
+
 def shares_line(shares: dict[str, float]) -> str:
     """``stage 41%, stage 22%, ...`` for the report."""
     return ", ".join(f"{stage} {share:.0%}" for stage, share in shares.items()) or "no samples"
@@ -86,13 +119,14 @@ class PySpy:
         output.parent.mkdir(parents=True, exist_ok=True)
         self.output = output
         argv = [str(VENV_BIN / "py-spy"), "record", "--pid", str(pid), "--format", "raw"]
-        argv += ["--output", str(output), "--rate", str(rate), "--idle", "--nonblocking"]
+        argv += ["--output", str(output), "--rate", str(rate), "--idle", "--threads"]
+        argv += ["--nonblocking"]
         self._process = subprocess.Popen(
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
 
-    def stop(self) -> dict[str, float]:
-        """Stop sampling (SIGINT makes py-spy write its file) and return the stage shares.
+    def stop(self) -> list[str]:
+        """Stop sampling (SIGINT makes py-spy write its file) and return its folded lines.
 
         Raises:
             RuntimeError: py-spy exited without writing its output.
@@ -102,4 +136,4 @@ class PySpy:
         _, errors = self._process.communicate(timeout=120)
         if not self.output.exists():
             raise RuntimeError(f"py-spy wrote nothing: {errors.strip()[-500:]}")
-        return stage_shares(self.output.read_text().splitlines())
+        return self.output.read_text().splitlines()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.profiling import IDLE, OTHER, shares_line, stage_of, stage_shares
+from bench.profiling import IDLE, OTHER, shares_line, stage_of, stage_shares, thread_busy
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -53,6 +53,8 @@ def test_stages_are_found_anywhere_in_the_stack() -> None:
 def test_waiting_is_judged_by_the_innermost_frame() -> None:
     idle_loop = f"{LOOP};_run_once (asyncio/base_events.py:1898);select (selectors.py:468)"
     idle_worker = f"{WORKER};get (queue.py:171);wait (threading.py:327)"
+    blocked_in_c = "_bootstrap (threading.py:1002);_worker (concurrent/futures/thread.py:81)"
+    assert stage_of(blocked_in_c) == IDLE
     busy = f"{LOOP};_run (asyncio/events.py:80);validate (pydantic/main.py:10)"
     assert stage_of(idle_loop) == IDLE
     assert stage_of(idle_worker) == IDLE
@@ -82,3 +84,14 @@ def test_shares_sum_samples_per_stage_largest_first() -> None:
 def test_shares_always_sum_to_one(samples: list[tuple[str, int]]) -> None:
     shares = stage_shares(f"{stack} {count}" for stack, count in samples)
     assert abs(sum(shares.values()) - 1) < 1e-9
+
+
+def test_thread_busy_counts_only_the_named_thread() -> None:
+    lines = [
+        f"thread (11): embed-documents_0;{WORKER};run (onnxruntime/capi/x.py:1) 30",
+        f"thread (11): embed-documents_0;{WORKER} 10",
+        f"thread (12): MainThread;{LOOP};select (selectors.py:468) 500",
+        "no thread frame;run (onnxruntime/capi/x.py:1) 7",
+    ]
+    assert thread_busy(lines, "embed-documents") == 0.75
+    assert thread_busy(lines, "edge-write") is None
