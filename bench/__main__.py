@@ -117,9 +117,10 @@ def notes(quick: bool, sizes: Sizes) -> list[str]:
         "Services run with LOG_LEVEL=WARNING and no rate limit (bench/stack.py); the raw "
         "embedding limit uses the indexer's FastembedEmbedder with its default batch size "
         "(16) and thread count (ONNX Runtime's default: every core), stack stopped.",
-        "Ingest: Lectern embeds, writes and flushes each document on its own (two in "
-        "flight); batching across documents (embed and write several messages' chunks "
-        "together, ack after the shared flush) is the next step, not done here.",
+        "Ingest (indexer as this harness was written, main e074832): each document is "
+        "embedded, written and flushed on its own, two in flight (MAX_CONCURRENT_DOCUMENTS); "
+        "batching across documents (embed and write several messages' chunks together, ack "
+        "after the shared flush) is the next step, not part of the harness.",
         "Qdrant: Lectern's shard config sets only the vectors (no hnsw_config, optimizers/"
         "indexing_threshold or on_disk: Qdrant's defaults) and never calls "
         "EdgeShard.optimize(), so searches are exact; section 4 shows the same points "
