@@ -16,7 +16,7 @@ export QDRANT_PATH ?= $(CURDIR)/data/qdrant
 UV ?= $(eval UV := $$(shell scripts/ensure-uv.sh))$(UV)
 RUN = $(UV) run --frozen
 
-.PHONY: help bootstrap install up demo test test-unit lint format eval eval-answers bench bench-answers retention asyncapi schemas
+.PHONY: help bootstrap install up demo test test-unit lint format eval eval-answers bench bench-quick bench-answers retention asyncapi schemas
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -54,10 +54,12 @@ eval: install  ## Retrieval quality on SciFact and E-manual: dense/sparse/hybrid
 eval-answers: install  ## Extractive answers on SQuAD: top sentence / whole answer contain gold, hit@5, vs a baseline
 	$(RUN) python -m bench.eval_answers
 
-bench: install  ## Benchmarks (RPC throughput, session-logger throughput, answer streaming); prints figures
-	$(RUN) python bench/rpc_throughput.py
-	$(RUN) python bench/session_logger_throughput.py
-	$(RUN) python -m bench.answer_streaming
+BENCH_ARGS ?=
+bench: bootstrap  ## Every benchmark on a private stack, next to its limits: bench/results/latest.md (long; BENCH_ARGS=--profile)
+	$(RUN) python -m bench $(BENCH_ARGS)
+
+bench-quick: bootstrap  ## The same at tiny sizes, niced (a smoke run): bench/results/quick.md
+	nice -n 19 $(RUN) python -m bench --quick $(BENCH_ARGS)
 
 bench-answers: install  ## Streamed answers: gateway overhead on time to first token and per token vs the LLM direct
 	$(RUN) python -m bench.answer_streaming

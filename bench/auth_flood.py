@@ -9,7 +9,7 @@ gateway's RSS before and after (``/proc/<pid>/status``), and the Redis keys it m
 
 Run::
 
-    uv run python bench/auth_flood.py [--requests 10000] [--concurrency 32] [--no-redis]
+    uv run python -m bench.auth_flood [--requests 10000] [--concurrency 32] [--no-redis]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import sys
 import tempfile
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -31,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.conftest import drop_vhost, make_vhost
 from tests.faults.harness import ServiceGroup, free_port, service_env
 from tests.unit.gateway.auth_keys import write_key_file
+
+from bench.report import Row, Target
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -60,17 +63,24 @@ async def flood(url: str, total: int, concurrency: int) -> Counter[int]:
     return counts
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=10_000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--no-redis", action="store_true")
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class FloodResult:
+    """Status counts of the warm-up and the flood, gateway RSS (KiB), Redis keys made."""
+
+    warm: dict[int, int]
+    counts: dict[int, int]
+    rss_before_kib: int
+    rss_after_kib: int
+    redis_keys: list[str]
+
+
+def measure(requests: int, concurrency: int, use_redis: bool) -> FloodResult:
+    """Run the flood against a fresh gateway; the status counts, RSS (KiB) and Redis keys."""
     prefix = f"lectern-bench-{uuid.uuid4().hex[:8]}:"
     vhost, amqp_url = make_vhost()
     tmp = Path(tempfile.mkdtemp())
     services = ServiceGroup(tmp / "logs")
-    extra = {} if args.no_redis else {"REDIS_URL": REDIS_URL, "REDIS_PREFIX": prefix}
+    extra = {"REDIS_URL": REDIS_URL, "REDIS_PREFIX": prefix} if use_redis else {}
     try:
         env = service_env(
             rabbitmq_url=amqp_url,
@@ -83,17 +93,14 @@ def main() -> None:
         gateway.wait_http_ok("/health/live")
         assert gateway.pid is not None
         url = f"http://127.0.0.1:{gateway.port}"
-        warm = asyncio.run(flood(url, 500, args.concurrency))
+        warm = asyncio.run(flood(url, min(500, requests), concurrency))
         before = rss_kib(gateway.pid)
-        counts = asyncio.run(flood(url, args.requests, args.concurrency))
+        counts = asyncio.run(flood(url, requests, concurrency))
         after = rss_kib(gateway.pid)
-        stored = (
-            [] if args.no_redis else list(redis.Redis.from_url(REDIS_URL).scan_iter(prefix + "*"))
+        stored = list(redis.Redis.from_url(REDIS_URL).scan_iter(prefix + "*")) if use_redis else []
+        return FloodResult(
+            dict(warm), dict(sorted(counts.items())), before, after, [k.decode() for k in stored]
         )
-        print(f"warm-up 500: {dict(warm)}")
-        print(f"flood of {args.requests} random keys: {dict(sorted(counts.items()))}")
-        print(f"gateway RSS: before {before} KiB, after {after} KiB ({after - before:+d} KiB)")
-        print(f"redis keys made: {len(stored)} {[k.decode() for k in stored]}")
     finally:
         services.close()
         drop_vhost(vhost)
@@ -101,6 +108,45 @@ def main() -> None:
         keys = list(client.scan_iter(prefix + "*"))
         if keys:
             client.delete(*keys)
+
+
+def rows(requests: int, concurrency: int) -> list[Row]:
+    """The flood's report rows: answers other than 401/429 (must be 0) and RSS growth."""
+    result = measure(requests, concurrency, use_redis=True)
+    others = sum(n for status, n in result.counts.items() if status not in (401, 429))
+    growth = result.rss_after_kib - result.rss_before_kib
+    note = f"{requests} random keys, c={concurrency}: {result.counts}"
+    return [
+        Row(
+            "8 auth flood",
+            "answers other than 401/429",
+            others,
+            "",
+            target=Target("max", 0),
+            note=note,
+        ),
+        Row(
+            "8 auth flood",
+            "gateway RSS growth",
+            growth / 1024,
+            "MiB",
+            note=f"before {result.rss_before_kib / 1024:.0f} MiB",
+        ),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--no-redis", action="store_true")
+    args = parser.parse_args()
+    result = measure(args.requests, args.concurrency, not args.no_redis)
+    before, after = result.rss_before_kib, result.rss_after_kib
+    print(f"warm-up: {result.warm}")
+    print(f"flood of {args.requests} random keys: {result.counts}")
+    print(f"gateway RSS: before {before} KiB, after {after} KiB ({after - before:+d} KiB)")
+    print(f"redis keys made: {len(result.redis_keys)} {result.redis_keys}")
 
 
 if __name__ == "__main__":

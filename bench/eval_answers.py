@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.embedding_cache import CachedEmbedder
-
 from lectern.contracts import (
     IngestDocument,
     SearchHit,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from eval_runs import Lists, documents
+from bench.eval_runs import Lists, documents
 
 TARGETS = {"scifact": 0.72, "emanual": 0.80}
 """Issue 12's nDCG@10 targets for the default hybrid."""

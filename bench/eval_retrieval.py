@@ -20,9 +20,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
 
-from eval_report import bound_lines, fusion_table, set_table
-from eval_runs import (
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script (make eval)
+
+from bench.eval_report import bound_lines, fusion_table, set_table
+from bench.eval_runs import (
     CANDIDATES,
     Variant,
     candidate_lists,
@@ -32,7 +35,7 @@ from eval_runs import (
     scores,
     single_runs,
 )
-from eval_sets import INDEX_ROOT, load_set, new_embedder, open_service
+from bench.eval_sets import INDEX_ROOT, load_set, new_embedder, open_service
 from lectern_indexer.fusion import DEFAULT_FUSION, FusionConfig
 from lectern_indexer.service import SearchSettings
 

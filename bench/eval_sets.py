@@ -72,6 +72,23 @@ def load_set(name: str) -> EvalSet:
     )
 
 
+def subset(data: EvalSet, queries: int, distractors: int) -> EvalSet:
+    """The first ``queries`` queries, their relevant documents and ``distractors`` others.
+
+    Named ``<name>-quick-<queries>-<distractors>`` so its index is cached on its own.
+    """
+    chosen = dict(list(data.queries.items())[:queries])
+    relevant = {doc for query in chosen for doc in data.qrels[query]}
+    others = [d for d in data.corpus if d["_id"] not in relevant][:distractors]
+    corpus = [d for d in data.corpus if d["_id"] in relevant] + others
+    return EvalSet(
+        name=f"{data.name}-quick-{queries}-{distractors}",
+        corpus=corpus,
+        queries=chosen,
+        qrels={q: data.qrels[q] for q in chosen},
+    )
+
+
 def model_path(variable: str, folder: str) -> Path | None:
     """The model folder from ``variable``, else ``../shared/models/<folder>`` if present."""
     value = os.environ.get(variable)

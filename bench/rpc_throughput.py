@@ -17,7 +17,9 @@ default ``amqp://guest:guest@127.0.0.1:5672/``) in a temporary vhost created wit
 
 Run::
 
-    uv run python bench/rpc_throughput.py [--requests 2000] [--concurrency 64]
+    uv run python -m bench.rpc_throughput [--requests 2000] [--concurrency 64]
+
+``python -m bench`` folds the figures into the report through :func:`rows`.
 """
 
 from __future__ import annotations
@@ -33,12 +35,16 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 from pydantic import BaseModel
 
+from bench.report import Row, Target
 from lectern.rpc import RpcClient
+
+ROOT = Path(__file__).resolve().parent.parent
 
 QUEUE = "bench.rpc"
 WORK_S = 0.005
@@ -211,9 +217,11 @@ async def start_server(url: str) -> asyncio.subprocess.Process:
     """Start the server process and wait for its ``ready`` line."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        __file__,
+        "-m",
+        "bench.rpc_throughput",
         "--serve",
         url,
+        cwd=ROOT,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -250,6 +258,43 @@ async def run(args: argparse.Namespace, url: str, vhost: str) -> None:
         if server.returncode is None:
             server.terminate()
             await server.wait()
+
+
+async def rows(requests: int, concurrency: int) -> list[Row]:
+    """Measure both clients on a temporary vhost; the report rows (ours next to theirs)."""
+    base_url = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    vhost, url = await asyncio.to_thread(make_vhost, base_url)
+    try:
+        server = await start_server(url)
+        try:
+            ours = await bench_rpc_client(url, requests, concurrency)
+            theirs = await bench_faststream(url, requests, concurrency)
+        finally:
+            server.terminate()
+            await server.wait()
+    finally:
+        await asyncio.to_thread(drop_vhost, vhost)
+    note = f"{requests} requests, c={concurrency}, handler {WORK_S * 1000:.0f} ms sleep"
+    return [
+        Row(
+            "6 RPC",
+            "RpcClient.call throughput",
+            ours.throughput,
+            "req/s",
+            theirs.throughput,
+            "FastStream broker.request",
+            Target("ratio_min", 1.0),
+            note,
+        ),
+        Row(
+            "6 RPC",
+            "RpcClient.call p99",
+            ours.percentile(99),
+            "ms",
+            theirs.percentile(99),
+            "FastStream broker.request",
+        ),
+    ]
 
 
 def main() -> None:
