@@ -12,7 +12,9 @@ Run with ``make demo``. Steps:
 6. update one document (changed content, so a new version) and delete another, and
    show what search sees afterwards;
 7. print how many events Postgres holds by type, and check one row per event;
-8. stop the stack and exit 0 (non-zero if any step failed).
+8. print a few series of each service's Prometheus ``/metrics`` (the gateway's port, and
+   ``METRICS_PORT`` of the indexer and the session-logger as the ``Procfile`` sets them);
+9. stop the stack and exit 0 (non-zero if any step failed).
 """
 
 from __future__ import annotations
@@ -40,6 +42,23 @@ GATEWAY = f"http://{HOST}:{PORT}"
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/lectern")
 READY_TIMEOUT_S = 240
 INDEX_TIMEOUT_S = 900
+METRICS = {
+    "gateway": f"{GATEWAY}/metrics",
+    "indexer": "http://127.0.0.1:9101/metrics",
+    "session-logger": "http://127.0.0.1:9102/metrics",
+}
+"""Each service's Prometheus endpoint as the ``Procfile`` runs them."""
+WATCHED_SERIES = (
+    "lectern_gateway_rpc_duration_seconds_count",
+    "lectern_indexer_ingest_lag_seconds_count",
+    "lectern_indexer_ingest_lag_seconds_sum",
+    "lectern_indexer_embedding_batch_duration_seconds_sum",
+    "lectern_indexer_qdrant_request_duration_seconds_count",
+    "lectern_session_logger_events_persisted_total",
+    "lectern_session_logger_batch_size_count",
+    "lectern_queue_messages_ready",
+)
+"""Prefixes of the series the demo prints (the rest stays at ``/metrics``)."""
 QUESTIONS = [
     "How do I install Gazebo on macOS?",
     "How do I spawn a URDF model in a running simulation?",
@@ -276,6 +295,18 @@ async def event_counts(expected_answers: int) -> None:
         raise RuntimeError("an event is stored more than once")
 
 
+async def metrics_excerpt() -> None:
+    """Print the watched series of each service's ``/metrics`` (zero series skipped)."""
+    async with httpx.AsyncClient(timeout=10) as client:
+        for service, url in METRICS.items():
+            console.rule(f"[bold]{service}[/bold] {url}", align="left")
+            text = (await client.get(url)).text
+            for line in text.splitlines():
+                name, _, value = line.rpartition(" ")
+                if line.startswith(WATCHED_SERIES) and value not in ("0", "0.0"):
+                    console.print(f"  {name} {value}", highlight=False, soft_wrap=True)
+
+
 async def run(stack: subprocess.Popen[bytes]) -> None:
     """The demo's steps against a running stack."""
     files = sorted(CORPUS.rglob("*.md"))
@@ -300,6 +331,7 @@ async def run(stack: subprocess.Popen[bytes]) -> None:
         await ask_streamed(client, QUESTIONS[0])
         await update_and_delete(client, files)
     await event_counts(expected_answers=len(QUESTIONS) + 1)
+    await metrics_excerpt()
     if failed:
         raise RuntimeError(f"{len(failed)} documents failed to index")
 
