@@ -217,3 +217,14 @@ def test_answers_search_only_the_keys_collections(
     assert answered.is_success
     searches = [r for r in backends.requests if isinstance(r, SearchRequest)]
     assert [s.collections for s in searches] == [["team-a"]]
+
+
+def test_a_missing_scope_and_a_foreign_collection_are_the_same_problem(client: TestClient[Any]):
+    scope = client.post("/v1/documents", json=DOC, headers=headers("reader"))
+    collection = client.post(
+        "/v1/search", json={"query": "q", "collections": ["default"]}, headers=headers("reader")
+    )
+    assert (scope.status_code, collection.status_code) == (403, 403)
+    assert scope.json()["type"] == collection.json()["type"]
+    assert scope.json()["title"] == collection.json()["title"] == "Forbidden"
+    assert "'write' scope" in scope.json()["detail"]

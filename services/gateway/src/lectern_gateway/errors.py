@@ -142,15 +142,25 @@ def handle_gateway_error(request: Request[Any, Any, Any], exc: GatewayError) -> 
     )
 
 
+HTTP_PROBLEMS: dict[int, tuple[str, str]] = {
+    400: ("Bad request", "http-400"),
+    401: ("Unauthorized", "unauthorized"),
+    403: ("Forbidden", ForbiddenError.type_),
+    404: ("Not found", NotFoundError.type_),
+    405: ("Method not allowed", "http-405"),
+}
+"""Title and problem type of Litestar's own HTTP errors by status, so a guard's 403 has
+the same problem type as :class:`ForbiddenError` (and a 404 as :class:`NotFoundError`)."""
+
+
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     """Map Litestar's own HTTP errors (validation, 404, 405, 413...) to problems."""
     extra: dict[str, Any] = {}
     if isinstance(exc, ValidationException) and exc.extra:
         extra["errors"] = exc.extra
-    title = {400: "Bad request", 404: "Not found", 405: "Method not allowed"}.get(
-        exc.status_code, str(exc.detail)
-    )
-    type_ = "validation" if isinstance(exc, ValidationException) else f"http-{exc.status_code}"
+    title, type_ = HTTP_PROBLEMS.get(exc.status_code, (str(exc.detail), f"http-{exc.status_code}"))
+    if isinstance(exc, ValidationException):
+        type_ = "validation"
     detail = str(exc.detail)
     if exc.status_code >= 500:
         log.error("gateway.http_error", status=exc.status_code, detail=detail)
