@@ -10,6 +10,7 @@ whose indexed version already equals the content sent is reported ``unchanged``.
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -97,13 +98,17 @@ def discover(paths: Iterable[Path]) -> tuple[list[SourceFile], list[Path]]:
 
 
 def title_of(text: str, source: SourceFile) -> str:
-    """First Markdown ``#`` heading, HTML ``<title>``, else the file name's stem."""
+    """The document's title, at most 512 characters.
+
+    The first Markdown ``#`` heading, else the HTML ``<title>`` (character references
+    decoded), else the file name's stem.
+    """
     if source.format == "markdown":
         for line in text.splitlines():
             if line.startswith("# ") and line[2:].strip():
                 return line[2:].strip()[:512]
     if source.format == "html" and (match := HTML_TITLE.search(text)):
-        title = " ".join(match.group(1).split())
+        title = " ".join(html.unescape(match.group(1)).split())  # &#8212; -> —
         if title:
             return title[:512]
     return source.path.stem[:512] or "untitled"
