@@ -11,6 +11,7 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markdown_it import MarkdownIt
 from tests.unit.indexer.test_service import command, embedder, service
 
 from lectern.contracts import MetadataFilter, SearchRequest
@@ -128,7 +129,12 @@ def test_no_payload_inside_a_hidden_element_reaches_the_chunks(
     marked = f"{PAYLOAD}{payload.replace('<', '')}{PAYLOAD}"
     source = f"# Doc\n\n{before} <{tag}{attributes}>{marked}</{tag}> {after}\n"
     chunks = chunker.chunk("Doc", parse_document(source, "markdown"))
-    assert all(PAYLOAD not in chunk.embed_text for chunk in chunks)
+    # the oracle: what a browser shows of the rendered Markdown (a start tag that Markdown
+    # itself breaks, e.g. "# <script a=1" then " b=2>" on the next line, is escaped text,
+    # and a browser shows what follows it)
+    browser = _text(parse_document(MarkdownIt("commonmark").render(source), "html"))
+    if PAYLOAD not in browser:
+        assert all(PAYLOAD not in chunk.embed_text for chunk in chunks)
 
 
 @settings(max_examples=200, deadline=None)
@@ -181,3 +187,12 @@ async def test_front_matter_is_merged_under_request_metadata_and_filterable(
     assert again.unchanged is True
     hits = (await service.search(SearchRequest(query="rockets", filter=wanted))).hits
     assert hits[0].metadata["tags"] == ["sim", "ros"]
+
+
+def test_a_hidden_start_tag_cut_by_a_block_boundary_still_hides_its_content(chunker: Chunker):
+    # found by the property test above: in a list item, markdown-it ends the HTML block at
+    # the line break inside the start tag, and the payload arrived in the next paragraph
+    source = f"# Doc\n\n- <script a=1\n b=2>{PAYLOAD}0{PAYLOAD}</script> \n\nAfter.\n"
+    chunks = chunker.chunk("Doc", parse_document(source, "markdown"))
+    assert all(PAYLOAD not in chunk.embed_text for chunk in chunks)
+    assert "After." in " ".join(chunk.embed_text for chunk in chunks)

@@ -28,7 +28,12 @@ HIDDEN_ELEMENTS = frozenset(t.strip() for t in DROPPED_TAGS.split(",")) - VOID_E
 UNSAFE_SCHEMES = ("javascript:", "vbscript:", "data:")
 """Link targets that run code or embed content instead of pointing at a page."""
 
-_TAG = re.compile(r"<!--.*?(?:-->|\Z)|<(/?)([A-Za-z][A-Za-z0-9-]*)(?:[\s/][^>]*)?>", re.DOTALL)
+_TAG = re.compile(
+    r"<!--.*?(?:-->|\Z)|<(/?)([A-Za-z][A-Za-z0-9-]*)(?:[\s/][^>]*)?(?:>|\Z)", re.DOTALL
+)
+"""A comment or a tag; either may be cut off by the end of the token: a start
+tag whose ``>`` comes in a later block (``- <script a=1`` then `` b=2>`` on the next line,
+which Markdown splits into two blocks) still opens its element, as a browser reads it."""
 _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]+")
 
 
