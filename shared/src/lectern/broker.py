@@ -12,7 +12,8 @@ import json
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractQueue
+import aio_pika.connection
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 
 from lectern import topology
@@ -37,6 +38,29 @@ def create_broker(url: str, *, prefetch_count: int | None = None, **kwargs: Any)
     """
     channel = Channel(prefetch_count=prefetch_count, publisher_confirms=True, on_return_raises=True)
     return RabbitBroker(url, default_channel=channel, **kwargs)
+
+
+async def connect(url: str, timeout: float | None = None) -> AbstractConnection:
+    """Open a plain (not robust) aio-pika connection; closed again if it fails.
+
+    ``aio_pika.connect`` leaves a failed connection to its ``__del__``, which schedules
+    ``close()`` on whatever loop is current when the garbage collector runs (or on none:
+    "coroutine 'Connection.close' was never awaited"). This closes it here instead.
+
+    Args:
+        url: AMQP URL of the broker (and vhost).
+        timeout: seconds for the TCP connect and the AMQP handshake (``None``: aio-pika's).
+
+    Raises:
+        aio_pika.exceptions.AMQPConnectionError, OSError, TimeoutError: as ``connect``.
+    """
+    connection = aio_pika.Connection(aio_pika.connection.make_url(url))
+    try:
+        await connection.connect(timeout=timeout)
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
 
 
 async def declare_topology(
@@ -66,7 +90,7 @@ async def declare_topology(
             queue that exists with other arguments, or the consistent-hash plugin is
             not enabled: "invalid exchange type").
     """
-    connection = await aio_pika.connect(url)
+    connection = await connect(url)
     async with connection:
         channel = await connection.channel()
         for exchange in (

@@ -20,10 +20,10 @@ import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import aio_pika
 from aio_pika.abc import AbstractConnection
 from prometheus_client import Counter, Gauge, start_http_server
 
+from lectern.broker import connect
 from lectern.logging import get_logger
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class QueueDepthSampler:
         """Take one sample of every queue; failures are logged and counted, not raised."""
         try:
             if self._connection is None or self._connection.is_closed:
-                self._connection = await aio_pika.connect(self._url, timeout=5.0)
+                self._connection = await connect(self._url, timeout=5.0)
         except Exception as exc:
             log.warning("metrics.queue_depth_unavailable", error=repr(exc))
             for queue in self._queues:

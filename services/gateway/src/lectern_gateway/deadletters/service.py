@@ -27,6 +27,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from lectern import topology
+from lectern.broker import connect
 
 DLQ_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,200}\.dlq$")
 """Queues this module touches: dead-letter queues only (``<work queue>.dlq``)."""
@@ -163,7 +164,7 @@ class DeadLetterAdmin:
         """Open a confirming channel and the DLQ; ``also`` must exist too."""
         if not DLQ_NAME.match(dlq):
             raise UnknownQueueError(f"{dlq!r} is not a dead-letter queue name (<queue>.dlq)")
-        connection = await aio_pika.connect(self.url, timeout=self.timeout)
+        connection = await connect(self.url, timeout=self.timeout)
         async with connection:
             for name in (dlq, also):
                 if name is not None:
