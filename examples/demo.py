@@ -202,7 +202,8 @@ async def ask(client: httpx.AsyncClient) -> None:
         response.raise_for_status()
         body = response.json()
         elapsed_ms = (time.perf_counter() - started) * 1000
-        console.rule(f"[bold]{question}[/bold]  ({elapsed_ms:.0f} ms)", align="left")
+        generator = body.get("generator", "extractive")
+        console.rule(f"[bold]{question}[/bold]  ({elapsed_ms:.0f} ms, {generator})", align="left")
         console.print(body["answer"] or "(no answer)", markup=False, highlight=False)
         for line in citation_lines(body.get("citations", [])):
             console.print(line, style="dim", markup=False, highlight=False)
