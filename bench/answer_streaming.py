@@ -35,8 +35,9 @@ import time
 from dataclasses import dataclass
 
 import httpx
-from bench.rpc_throughput import drop_vhost, make_vhost
 from openai import AsyncOpenAI
+
+from bench.rpc_throughput import drop_vhost, make_vhost
 
 TTFT_TARGET_MS = 10.0
 PER_TOKEN_TARGET_MS = 1.0
@@ -178,10 +179,7 @@ def report(pairs: list[tuple[Timing, Timing]], tokens: int) -> None:
     row("gateway: time to last token event", [g.last_ms for _, g in pairs])
     row("gateway: time to done (after AnswerCompleted)", [g.end_ms for _, g in pairs])
     row("gateway: retrieval_ms (context, no search)", [g.retrieval_ms for _, g in pairs])
-    ttft = [g.first_ms - d.first_ms - g.retrieval_ms for d, g in pairs]
-    per_token = [
-        ((g.last_ms - g.first_ms) - (d.last_ms - d.first_ms)) / (tokens - 1) for d, g in pairs
-    ]
+    ttft, per_token = overheads(pairs, tokens)
     row("TTFT overhead beyond retrieval", ttft)
     row("per-token overhead", per_token, "ms/token")
     ttft_p50, tok_p50 = percentile(ttft, 0.5), percentile(per_token, 0.5)
@@ -192,8 +190,10 @@ def report(pairs: list[tuple[Timing, Timing]], tokens: int) -> None:
     )
 
 
-async def measure(llm_url: str, gateway_url: str, runs: int, tokens: int) -> None:
-    """Interleave direct and gateway runs, check every reply was whole, report."""
+async def measure(
+    llm_url: str, gateway_url: str, runs: int, tokens: int
+) -> list[tuple[Timing, Timing]]:
+    """Interleave direct and gateway runs; check every reply was whole; the pairs."""
     sdk = AsyncOpenAI(base_url=llm_url, api_key="not-needed", max_retries=0)
     async with httpx.AsyncClient(base_url=gateway_url, timeout=120) as client:
         pairs = []
@@ -204,10 +204,54 @@ async def measure(llm_url: str, gateway_url: str, runs: int, tokens: int) -> Non
             if n >= WARMUP:
                 pairs.append(pair)
     await sdk.close()
-    report(pairs, tokens)
+    return pairs
 
 
-async def run(args: argparse.Namespace) -> None:
+def overheads(pairs: list[tuple[Timing, Timing]], tokens: int) -> tuple[list[float], list[float]]:
+    """Per run: TTFT overhead beyond retrieval (ms) and per-token overhead (ms/token)."""
+    ttft = [g.first_ms - d.first_ms - g.retrieval_ms for d, g in pairs]
+    per_token = [
+        ((g.last_ms - g.first_ms) - (d.last_ms - d.first_ms)) / (tokens - 1) for d, g in pairs
+    ]
+    return ttft, per_token
+
+
+async def run(*, quick: bool) -> list[dict[str, object]]:
+    """The ``make bench`` slot: the two overheads as report rows (see bench/README.md).
+
+    ``quick``: 3 runs of 50 tokens instead of 30 of 200 (5 ms before each token).
+    """
+    args = argparse.Namespace(runs=3 if quick else 30, tokens=50 if quick else 200, delay_ms=5.0)
+    pairs = await measure_with_stack(args)
+    ttft, per_token = overheads(pairs, args.tokens)
+    sizes = f"{args.runs} runs, {args.tokens} tokens, {args.delay_ms:g} ms each"
+    direct_ttft = percentile([d.first_ms for d, _ in pairs], 0.5)
+    return [
+        {
+            "measure": "time to first token overhead beyond retrieval, p50",
+            "value": percentile(ttft, 0.5),
+            "unit": "ms",
+            "limit": direct_ttft,
+            "limit_label": "TTFT of the LLM called directly (openai SDK)",
+            "target": ("max", TTFT_TARGET_MS),
+            "note": f"{sizes}; p95 {percentile(ttft, 0.95):.2f} ms",
+        },
+        {
+            "measure": "per streamed token overhead, p50",
+            "value": percentile(per_token, 0.5),
+            "unit": "ms/token",
+            "target": ("max", PER_TOKEN_TARGET_MS),
+            "note": f"{sizes}; p95 {percentile(per_token, 0.95):.3f} ms/token",
+        },
+    ]
+
+
+async def run_cli(args: argparse.Namespace) -> None:
+    """Measure as ``make bench-answers`` does and print the figures."""
+    report(await measure_with_stack(args), args.tokens)
+
+
+async def measure_with_stack(args: argparse.Namespace) -> list[tuple[Timing, Timing]]:
     """Start the scripted server and the gateway, measure, stop both."""
     base_amqp = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
     vhost, amqp_url = make_vhost(base_amqp)
@@ -220,7 +264,7 @@ async def run(args: argparse.Namespace) -> None:
             f"answer streaming: {args.runs} runs (+{WARMUP} warm-up), {args.tokens} tokens, "
             f"{args.delay_ms:g} ms before each; {os.cpu_count()} CPUs, load {load:.1f}"
         )
-        await measure(llm_url, gateway_url, args.runs, args.tokens)
+        return await measure(llm_url, gateway_url, args.runs, args.tokens)
     finally:
         if gateway is not None and gateway.returncode is None:
             gateway.terminate()
@@ -242,7 +286,7 @@ def main() -> None:
     if args.serve_llm:
         serve_llm(args.tokens, args.delay_ms)
     else:
-        asyncio.run(run(args))
+        asyncio.run(run_cli(args))
 
 
 if __name__ == "__main__":
