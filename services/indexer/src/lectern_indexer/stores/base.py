@@ -99,6 +99,13 @@ def tombstone_point_id(document_id: str, collection: str = DEFAULT_COLLECTION) -
     return str(uuid.uuid5(CHUNK_ID_NAMESPACE, f"{document_key(collection, document_id)}:tombstone"))
 
 
+def tombstone_payload(
+    document_id: str, order_key: str, collection: str = DEFAULT_COLLECTION
+) -> dict[str, str]:
+    """The payload of a document's tombstone (a point without vectors), on every store."""
+    return {TOMBSTONE_FIELD: document_id, "order_key": order_key, COLLECTION_FIELD: collection}
+
+
 def registry_point_id(collection: str) -> str:
     """Return the id of a collection's registry point: ``uuid5(namespace, "|<name>|registry")``.
 

@@ -27,13 +27,13 @@ from lectern_indexer.stores.base import (
     REGISTRY_FIELD,
     SPARSE_VECTOR,
     SUMMARY_FIELDS,
-    TOMBSTONE_FIELD,
     ChunkPoint,
     ScoredPoint,
     StoredPoint,
     VectorQuery,
     metadata_index_keys,
     registry_point_id,
+    tombstone_payload,
     tombstone_point_id,
 )
 from lectern_indexer.stores.edge_mapping import (
@@ -189,11 +189,7 @@ class QdrantEdgeStore:
         self, document_id: str, order_key: str, collection: str = DEFAULT_COLLECTION
     ) -> None:
         """Upsert the document's tombstone (a point without vectors), then flush."""
-        payload = {
-            TOMBSTONE_FIELD: document_id,
-            "order_key": order_key,
-            COLLECTION_FIELD: collection,
-        }
+        payload = tombstone_payload(document_id, order_key, collection)
         await self._upsert_bare(tombstone_point_id(document_id, collection), payload)
 
     async def _upsert_bare(self, point_id: str, payload: dict[str, Any]) -> None:
