@@ -21,7 +21,9 @@ from faststream import FastStream
 from faststream.rabbit import RabbitBroker
 
 from lectern import topology
-from lectern.broker import create_broker, declare_topology
+from lectern.broker import create_broker, declare_topology, publish_event
+from lectern.contracts import Event
+from lectern.rpc import RpcClient
 from lectern_session_logger.app import create_app
 from lectern_session_logger.migrations import run_migrations
 from lectern_session_logger.settings import SessionLoggerSettings
@@ -127,3 +129,18 @@ async def wait_settled(amqp_url: str, timeout: float = 60.0) -> None:
         return await asyncio.to_thread(queue_messages, amqp_url) == (0, 0)
 
     await wait_until(settled, timeout, interval=0.2)
+
+
+@asynccontextmanager
+async def rpc_after(
+    publisher: RabbitBroker, db: asyncpg.Connection, amqp_url: str, events: list[Event]
+) -> AsyncIterator[RpcClient]:
+    """Publish ``events``, wait until each is a row, then yield a connected RPC client."""
+    await asyncio.gather(*(publish_event(publisher, event) for event in events))
+    await wait_for_rows(db, len(events))
+    client = RpcClient(amqp_url, name="test")
+    await client.connect()
+    try:
+        yield client
+    finally:
+        await client.close()

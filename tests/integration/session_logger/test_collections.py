@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 from faststream.rabbit import RabbitBroker
-from tests.integration.session_logger.conftest import wait_for_rows
+from tests.integration.session_logger.conftest import rpc_after, wait_for_rows
 from tests.integration.session_logger.test_reads import accepted, at, call, search
 
 from lectern.broker import publish_event
@@ -53,12 +52,8 @@ EVENTS: list[Event] = [
 async def seeded(
     publisher: RabbitBroker, db: asyncpg.Connection, amqp_url: str
 ) -> AsyncIterator[RpcClient]:
-    await asyncio.gather(*(publish_event(publisher, event) for event in EVENTS))
-    await wait_for_rows(db, len(EVENTS))
-    client = RpcClient(amqp_url, name="test")
-    await client.connect()
-    yield client
-    await client.close()
+    async with rpc_after(publisher, db, amqp_url, EVENTS) as client:
+        yield client
 
 
 async def test_one_id_in_two_collections_has_two_states(seeded: RpcClient):

@@ -7,7 +7,6 @@ the window), once end to end through the gateway's HTTP API.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -19,11 +18,10 @@ import pytest
 from faststream import FastStream
 from faststream.rabbit import RabbitBroker
 from tests.integration.gateway.live_gateway import running_gateway
-from tests.integration.session_logger.conftest import wait_for_rows, wait_until
+from tests.integration.session_logger.conftest import rpc_after, wait_until
 from tests.integration.session_logger.test_query_plans import plan_of, seq_scans
 from tests.integration.session_logger.test_reads import call
 
-from lectern.broker import publish_event
 from lectern.contracts import AnswerCompleted, Event, FeedbackGiven
 from lectern.reads import AnalyticsSummaryRequest, AnalyticsSummaryResponse
 from lectern.rpc import RpcClient
@@ -85,12 +83,8 @@ WINDOW = AnalyticsSummaryRequest(since=at(-60), until=at(60), top_n=10)
 async def rpc(
     publisher: RabbitBroker, db: asyncpg.Connection, amqp_url: str
 ) -> AsyncIterator[RpcClient]:
-    await asyncio.gather(*(publish_event(publisher, event) for event in EVENTS))
-    await wait_for_rows(db, len(EVENTS))
-    client = RpcClient(amqp_url, name="test")
-    await client.connect()
-    yield client
-    await client.close()
+    async with rpc_after(publisher, db, amqp_url, EVENTS) as client:
+        yield client
 
 
 async def test_feedback_figures_join_ratings_to_answers(rpc: RpcClient):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,10 +10,9 @@ import asyncpg
 import pytest
 from faststream.rabbit import RabbitBroker
 from pydantic import BaseModel, TypeAdapter
-from tests.integration.session_logger.conftest import wait_for_rows
+from tests.integration.session_logger.conftest import rpc_after
 
 from lectern import topology
-from lectern.broker import publish_event
 from lectern.contracts import (
     AnswerCompleted,
     DocumentAccepted,
@@ -96,12 +94,8 @@ EVENTS: list[Event] = [
 async def seeded(
     publisher: RabbitBroker, db: asyncpg.Connection, amqp_url: str
 ) -> AsyncIterator[RpcClient]:
-    await asyncio.gather(*(publish_event(publisher, event) for event in EVENTS))
-    await wait_for_rows(db, len(EVENTS))
-    client = RpcClient(amqp_url, name="test")
-    await client.connect()
-    yield client
-    await client.close()
+    async with rpc_after(publisher, db, amqp_url, EVENTS) as client:
+        yield client
 
 
 async def call(client: RpcClient, request: Message) -> Any:
