@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lectern_cli.ingest import SourceFile, title_of
@@ -17,7 +17,10 @@ def test_html_title_character_references_are_decoded():
     assert title_of(page, HTML) == "12. Virtual Environments — Python & you"
 
 
-@given(st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), min_size=1))
+# HTML drops references to noncharacters (U+FDD0, U+FFFE...: category Cn) and
+# control characters, so the property is over the characters a title can hold
+@settings(max_examples=2000)
+@given(st.text(alphabet=st.characters(exclude_categories=["Cs", "Cc", "Cn"]), min_size=1))
 def test_an_escaped_title_comes_back_as_written(title: str):
     escaped = "".join(f"&#{ord(c)};" for c in title)
     expected = " ".join(title.split()) or "venv"
