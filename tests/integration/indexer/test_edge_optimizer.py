@@ -119,7 +119,9 @@ async def test_the_optimizer_builds_a_graph_once_enough_points_wait(
     assert graphs(store.path) == 0
     run = await optimizer.check()
 
-    assert run is not None and run.reason == "idle" and run.changed
+    assert run is not None
+    assert run.reason == "idle"
+    assert run.changed
     assert (run.pending_before, run.pending_after) == (POINTS, 0)
     assert graphs(store.path) >= 1
     info = await store._read(lambda: store._require().info())
@@ -166,7 +168,8 @@ async def test_runs_never_overlap(store: QdrantEdgeStore, vectors: NDArray[np.fl
     optimizer = EdgeOptimizer(store, policy())
     first, second = await asyncio.gather(optimizer.run(), optimizer.run())
 
-    assert first.changed and not second.changed  # the second waited, then found it done
+    assert first.changed
+    assert not second.changed  # the second waited, then found it done
     assert second.pending_before == 0
 
 
@@ -181,7 +184,9 @@ async def test_a_failing_optimization_is_counted_logged_and_retried_later(
     assert OPTIMIZE_RUNS.labels("requested", "error")._value.get() == before + 1
 
     optimizer.start()
-    while optimizer.failures < 2:  # the loop keeps trying, backing off
-        await asyncio.sleep(0.01)
+    for _ in range(2):  # the loop keeps trying, backing off
+        optimizer.checked.clear()
+        await optimizer.checked.wait()
+    assert optimizer.failures == 2
     await optimizer.stop()
     assert isinstance(optimizer.last_error, StoreUnavailableError)

@@ -43,7 +43,8 @@ def test_the_shard_config_names_every_index_setting() -> None:
     config = edge_config()
     hnsw = config.hnsw_config
     optimizers = config.optimizers
-    assert hnsw is not None and optimizers is not None
+    assert hnsw is not None
+    assert optimizers is not None
     assert (hnsw.m, hnsw.ef_construct, hnsw.payload_m) == (16, 100, 16)
     assert hnsw.full_scan_threshold == FULL_SCAN_THRESHOLD_KB
     assert optimizers.indexing_threshold == INDEXING_THRESHOLD_KB

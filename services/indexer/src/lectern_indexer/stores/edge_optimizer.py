@@ -105,6 +105,8 @@ class EdgeOptimizer:
         self.last_run: OptimizeRun | None = None
         self.last_error: BaseException | None = None
         self.failures = 0
+        self.checked = asyncio.Event()
+        """Set after each check of the loop, failed or not (for health probes and tests)."""
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
@@ -180,4 +182,5 @@ class EdgeOptimizer:
             else:
                 self.failures = 0
                 self.last_error = None
+            self.checked.set()
             await asyncio.sleep(self.policy.backoff(self.failures))
