@@ -129,6 +129,21 @@ async def test_the_optimizer_builds_a_graph_once_enough_points_wait(
     assert await optimizer.check() is None  # nothing left to do
 
 
+async def test_an_idle_store_is_optimized_and_a_busy_one_waits(
+    store: QdrantEdgeStore, vectors: NDArray[np.float32]
+) -> None:
+    optimizer = EdgeOptimizer(
+        store, OptimizePolicy(min_pending=THRESHOLD_POINTS, max_pending=10**9, idle_s=60)
+    )
+    await write(store, vectors)
+    assert await optimizer.check() is None  # written just now: busy
+
+    store.last_call -= 60  # nothing has touched the store for a minute
+    run = await optimizer.check()
+    assert run is not None
+    assert run.reason == "idle"
+
+
 async def test_searches_through_the_graph_match_exact_search(
     store: QdrantEdgeStore, vectors: NDArray[np.float32]
 ) -> None:

@@ -130,9 +130,10 @@ class EdgeOptimizer:
         Raises:
             StoreUnavailableError: reading the shard's state or optimising failed.
         """
+        idle_for = time.monotonic() - self.store.last_call  # before our own call below
         _, pending = await self.store.index_state()
         UNINDEXED_VECTORS.set(pending)
-        reason = self.policy.reason(pending, time.monotonic() - self.store.last_call)
+        reason = self.policy.reason(pending, idle_for)
         return None if reason is None else await self.run(reason, pending)
 
     async def run(self, reason: str = "requested", pending: int | None = None) -> OptimizeRun:
