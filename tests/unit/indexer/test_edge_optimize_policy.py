@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from lectern_indexer.stores.edge_mapping import (
+from lectern_indexer.stores.edge_mapping import edge_config, indexing_threshold_points
+from lectern_indexer.stores.edge_optimizer import OptimizePolicy
+from lectern_indexer.stores.index_settings import (
     DENSE_VECTOR_BYTES,
     FULL_SCAN_THRESHOLD_KB,
     INDEXING_THRESHOLD_KB,
-    edge_config,
-    indexing_threshold_points,
 )
-from lectern_indexer.stores.edge_optimizer import OptimizePolicy
 
 
 def test_the_default_waits_for_a_segment_worth_of_vectors() -> None:

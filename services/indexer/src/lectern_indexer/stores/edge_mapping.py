@@ -10,6 +10,15 @@ import qdrant_edge as qe
 from lectern.contracts import MetadataFilter, SearchMode
 from lectern_indexer.embedding import DENSE_DIMENSIONS
 from lectern_indexer.stores.base import COLLECTION_FIELD, DENSE_VECTOR, SPARSE_VECTOR, VectorQuery
+from lectern_indexer.stores.index_settings import (
+    DENSE_VECTOR_BYTES,
+    FULL_SCAN_THRESHOLD_KB,
+    HNSW_EF_CONSTRUCT,
+    HNSW_M,
+    HNSW_PAYLOAD_M,
+    INDEXING_THRESHOLD_KB,
+    MAX_SEGMENT_SIZE_KB,
+)
 
 BOOL_SHADOW = "metadata_bool"
 """Payload object mirroring boolean metadata as ``"true"``/``"false"`` keywords.
@@ -25,42 +34,6 @@ def with_bool_shadow(payload: dict[str, Any]) -> dict[str, Any]:
         return payload
     shadow = {k: "true" if v else "false" for k, v in metadata.items() if isinstance(v, bool)}
     return {**payload, BOOL_SHADOW: shadow}
-
-
-HNSW_M = 16
-"""Edges per node of the dense HNSW graph (Qdrant's default; recall@10 about 0.99 on
-384-d sentence embeddings at ``ef = ef_construct``, Qdrant's benchmarks)."""
-
-HNSW_EF_CONSTRUCT = 100
-"""Candidates kept while building the graph (Qdrant's default)."""
-
-HNSW_PAYLOAD_M = 16
-"""Edges per node of the extra, per-value graphs Qdrant builds for indexed payload values
-(payload-aware HNSW): for every value of an indexed field (the tenant key ``collection``,
-``source``, ``format``, metadata) that more points hold than the full-scan threshold, the
-points with that value get their own links, so a filtered HNSW search stays connected
-inside one collection instead of falling apart into the unfiltered graph's islands."""
-
-FULL_SCAN_THRESHOLD_KB = 10_000
-"""Per segment and query: when the filter's estimated matches hold fewer vector bytes
-than this (10,000 KB = about 6,600 dense 384-d vectors of 1.5 KiB), the planner scores
-those points exactly through the payload index instead of walking the graph. Same as
-:data:`INDEXING_THRESHOLD_KB`, so a segment small enough to stay plain is one a full scan
-serves anyway."""
-
-INDEXING_THRESHOLD_KB = 10_000
-"""A segment whose largest vector storage passes 10,000 KB (about 6,600 dense vectors)
-gets an HNSW graph when optimised (Qdrant's default, stated here). Below it the appendable
-segment is scanned exactly: 6,600 cosine products take well under a millisecond, and each
-optimisation builds a graph of about this many points (a few seconds)."""
-
-MAX_SEGMENT_SIZE_KB = 100_000
-"""Largest segment the merge optimiser builds (about 65,000 dense vectors). Qdrant Edge's
-``optimize()`` holds the GIL while it runs, so this bounds the longest pause one merge can
-cause (rebuilding that many points); the price is more segments to search past ~100k."""
-
-DENSE_VECTOR_BYTES = DENSE_DIMENSIONS * 4
-"""Bytes of one stored dense vector (float32)."""
 
 
 def indexing_threshold_points() -> int:
