@@ -28,6 +28,8 @@ from lectern_indexer.service import IndexerService, SearchSettings
 from lectern_indexer.settings import IndexerSettings
 from lectern_indexer.stores import create_store
 from lectern_indexer.stores.base import VectorStore
+from lectern_indexer.stores.edge import QdrantEdgeStore
+from lectern_indexer.stores.edge_optimizer import EdgeOptimizer
 
 log = get_logger(__name__)
 
@@ -64,7 +66,13 @@ class IndexerRuntime:
         )
         self.broker.add_middleware(rabbit_prometheus_middleware("lectern_indexer"))
         self.metrics = indexer_metrics(settings)
-        self.store = instrument_store(store or create_store(settings))
+        raw_store = store or create_store(settings)
+        self.optimizer = (
+            EdgeOptimizer(raw_store)
+            if isinstance(raw_store, QdrantEdgeStore) and settings.qdrant_optimize
+            else None
+        )
+        self.store = instrument_store(raw_store)
         self.embedder = embedder or FastembedEmbedder(
             settings.embedding_model_path,
             settings.sparse_model_path,
@@ -96,6 +104,8 @@ class IndexerRuntime:
             await self.embedder.load()
         counter = WordPieceCounter.from_model_path(settings.embedding_model_path)
         await self.store.open()
+        if self.optimizer is not None:
+            self.optimizer.start()
         self._service = IndexerService(
             self.store,
             self.embedder,
@@ -128,6 +138,8 @@ class IndexerRuntime:
 
     async def close(self) -> None:
         """Close the store and the embedding workers (after the broker stopped)."""
+        if self.optimizer is not None:
+            await self.optimizer.stop()
         await self.store.close()
         await self.embedder.close()
         await self.metrics.stop()

@@ -48,6 +48,9 @@ class IndexerSettings(ConsumerServiceSettings):
         prefetch_limit: candidates fetched from each of dense and sparse before fusion.
         store_timeout: seconds a single vector-store call may take before it counts as
             a transient failure (``STORE_TIMEOUT``).
+        qdrant_optimize: build Qdrant Edge's HNSW graphs as points arrive
+            (``QDRANT_OPTIMIZE``, default on; see ``stores/edge_optimizer.py``). Off, every
+            search stays an exact scan.
         handling_record_dir: fault tests only (``HANDLING_RECORD_DIR``): record when
             each document is handled (:mod:`lectern_indexer.handling`); unset in
             production.
@@ -73,6 +76,7 @@ class IndexerSettings(ConsumerServiceSettings):
     fusion_sparse_weight: float = Field(default=DEFAULT_FUSION.sparse_weight, ge=0, le=100)
     prefetch_limit: int = Field(default=100, ge=1, le=1000)
     store_timeout: float = Field(default=30.0, gt=0, le=600)
+    qdrant_optimize: bool = True
     handling_record_dir: Path | None = None
 
     @field_validator("embedding_model_path", "sparse_model_path")

@@ -9,6 +9,7 @@ return, so a caller acknowledges only durable changes.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -61,17 +62,23 @@ class QdrantEdgeStore:
     Args:
         path: shard folder; created with :func:`edge_config` when it holds no shard.
         timeout: seconds any single engine call may take before it counts as unavailable.
+        config: shard config (tests lower the indexing threshold); default :func:`edge_config`.
     """
 
     kind = "qdrant-edge"
 
-    def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, path: Path, *, timeout: float = 30.0, config: qe.EdgeConfig | None = None
+    ) -> None:
         self.path = path
+        self.config = config or edge_config()
         self.timeout = timeout
         self._shard: qe.EdgeShard | None = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="edge-write")
         self._reader = ThreadPoolExecutor(2, thread_name_prefix="edge-read")
         self._indexed: set[str] = set()
+        self.last_call = time.monotonic()
+        """``time.monotonic()`` when the last engine call started (the optimiser's idle test)."""
 
     async def open(self) -> None:
         """Load the shard at ``path`` (or create it) and its payload indexes."""
@@ -79,10 +86,11 @@ class QdrantEdgeStore:
 
     def _open(self) -> None:
         if (self.path / "edge_config.json").exists() or any(self.path.glob("segments*")):
-            self._shard = qe.EdgeShard.load(str(self.path))
+            # With the config: a shard made before the index settings takes them on.
+            self._shard = qe.EdgeShard.load(str(self.path), self.config)
         else:
             self.path.mkdir(parents=True, exist_ok=True)
-            self._shard = qe.EdgeShard.create(str(self.path), edge_config())
+            self._shard = qe.EdgeShard.create(str(self.path), self.config)
         self._indexed = set(self._shard.info().payload_schema)
         wanted = {f: "keyword" for f in (*KEYWORD_FIELDS, REGISTRY_FIELD)}
         wanted |= {f: "integer" for f in INTEGER_FIELDS} | {COLLECTION_FIELD: "tenant"}
@@ -278,6 +286,53 @@ class QdrantEdgeStore:
                 self._require().update(qe.UpdateOperation.create_field_index(field, params))
                 self._indexed.add(field)
 
+    async def index_state(self) -> tuple[int, int]:
+        """``(chunks, dense vectors outside an HNSW graph)`` of the shard.
+
+        ``indexed_vectors_count`` counts every sparse vector (the sparse index is always
+        built) plus the dense vectors of segments with a graph; every chunk has both
+        vectors and a ``chunk_index`` (tombstones and registry points have neither).
+        """
+
+        def state() -> tuple[int, int]:
+            shard = self._require()
+            chunks = shard.count(
+                qe.CountRequest(
+                    True,
+                    qe.Filter(must=[qe.FieldCondition("chunk_index", range=qe.RangeFloat(gte=0))]),
+                )
+            )
+            return chunks, max(0, 2 * chunks - shard.info().indexed_vectors_count)
+
+        return await self._read(state)
+
+    async def optimize(self) -> bool:
+        """Run the engine's optimisers (merge, HNSW indexing, vacuum) until none plans more.
+
+        Runs on the write thread, so never beside a write of ours, and without
+        :attr:`timeout`: building a graph takes seconds per ~10k points. Qdrant Edge
+        0.9 holds the GIL for the whole call, so the process (event loop included) pauses
+        meanwhile; callers bound how much is pending (see ``edge_optimizer``).
+
+        Returns:
+            Whether any segment changed.
+
+        Raises:
+            StoreUnavailableError: the shard is closed, or the engine failed (its message).
+        """
+        loop = asyncio.get_running_loop()
+
+        def optimize() -> bool:
+            self.last_call = time.monotonic()
+            return self._require().optimize()
+
+        try:
+            return await loop.run_in_executor(self._writer, optimize)
+        except StoreUnavailableError:
+            raise
+        except Exception as exc:  # qdrant_edge raises a bare Exception subclass
+            raise StoreUnavailableError(f"Qdrant Edge optimize failed: {exc}") from exc
+
     def _require(self) -> qe.EdgeShard:
         if self._shard is None:
             raise StoreUnavailableError("the Qdrant Edge shard is not open")
@@ -291,6 +346,7 @@ class QdrantEdgeStore:
 
     async def _run(self, executor: ThreadPoolExecutor, call: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
+        self.last_call = time.monotonic()
         try:
             async with asyncio.timeout(self.timeout):
                 return await loop.run_in_executor(executor, call)
