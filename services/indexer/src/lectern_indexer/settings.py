@@ -49,8 +49,13 @@ class IndexerSettings(ConsumerServiceSettings):
         store_timeout: seconds a single vector-store call may take before it counts as
             a transient failure (``STORE_TIMEOUT``).
         qdrant_optimize: build Qdrant Edge's HNSW graphs as points arrive
-            (``QDRANT_OPTIMIZE``, default on; see ``stores/edge_optimizer.py``). Off, every
-            search stays an exact scan.
+            (``QDRANT_OPTIMIZE``, default off; see ``stores/edge_optimizer.py``). Off, every
+            search is an exact scan (linear in the shard: ~25 ms dense at 100k points
+            here). Off by default because qdrant-edge-py 0.9 holds the GIL for the whole
+            ``optimize()``, pausing the indexer (searches, consumers, heartbeats) for the
+            build: ~20 s at 10k points, 108-191 s at 100k on this 2-core machine
+            (``bench/results/scaling-hnsw.md``). Large collections belong on a Qdrant
+            server (``QDRANT_URL``), which optimises in the background.
         handling_record_dir: fault tests only (``HANDLING_RECORD_DIR``): record when
             each document is handled (:mod:`lectern_indexer.handling`); unset in
             production.
@@ -76,7 +81,7 @@ class IndexerSettings(ConsumerServiceSettings):
     fusion_sparse_weight: float = Field(default=DEFAULT_FUSION.sparse_weight, ge=0, le=100)
     prefetch_limit: int = Field(default=100, ge=1, le=1000)
     store_timeout: float = Field(default=30.0, gt=0, le=600)
-    qdrant_optimize: bool = True
+    qdrant_optimize: bool = False
     handling_record_dir: Path | None = None
 
     @field_validator("embedding_model_path", "sparse_model_path")
