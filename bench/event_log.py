@@ -16,16 +16,30 @@ mix of :func:`bench.session_logger_throughput.make_events`):
   publisher process publishes: on this machine the publisher's CPU bounds it.
 
 The figure is drain / bare consume (issue 13's target >= 0.8).
+
+On its own, for A/B runs at a mid size and a profile of the drain::
+
+    uv run python -m bench.event_log --events 20000 [--no-end-to-end] [--profile out.txt]
+
+``--profile`` samples the session-logger with py-spy from its first stored row to the
+last and prints the share of samples per stage (:data:`DRAIN_STAGES`).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
+import os
 import time
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
 
 import aio_pika
 from tests.conftest import drop_database, drop_vhost, make_database, make_vhost
 
+from bench.profiling import IDLE, IDLE_LEAVES, OTHER
 from bench.report import Row, Target
 from bench.session_logger_throughput import (
     BINARY,
@@ -41,6 +55,19 @@ from lectern.broker import declare_topology
 from lectern_session_logger.settings import SessionLoggerSettings
 
 SECTION = "5 event log"
+
+DRAIN_STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("tracing", ("lectern_session_logger/tracing", "opentelemetry")),
+    ("metrics", ("prometheus_client", "lectern_session_logger/metrics")),
+    ("parse + validate", ("lectern_session_logger/events", "pydantic")),
+    ("Postgres write", ("asyncpg", "lectern_session_logger/store")),
+    ("acks", ("lectern_session_logger/acks",)),
+    ("batcher", ("lectern_session_logger/batching",)),
+    ("broker (aio-pika)", ("aio_pika", "aiormq", "pamqp")),
+    ("consumer glue", ("lectern_session_logger/consumer",)),
+)
+"""Stage -> frame substrings, innermost match wins (a parse inside a delivery callback
+counts as parse, not as the consumer around it)."""
 
 
 async def bare_consume(amqp_url: str, count: int) -> float:
@@ -77,23 +104,65 @@ async def bare_consume(amqp_url: str, count: int) -> float:
     return count / elapsed
 
 
-async def measure(count: int) -> dict[str, float]:
-    """Every figure of the module doc, in events per second."""
+def drain_stage(stack: str) -> str:
+    """The stage of one folded stack of the session-logger (``;``-separated frames).
+
+    Returns:
+        ``idle / waiting`` when the innermost frame waits; else the stage of
+        :data:`DRAIN_STAGES` whose pattern occurs in the innermost frame that matches
+        any; else ``other Python``.
+    """
+    frames = stack.split(";")
+    if any(pattern in frames[-1] for pattern in IDLE_LEAVES):
+        return IDLE
+    for frame in reversed(frames):
+        for stage, patterns in DRAIN_STAGES:
+            if any(pattern in frame for pattern in patterns):
+                return stage
+    return OTHER
+
+
+def drain_shares(folded: Iterable[str]) -> dict[str, float]:
+    """Share of samples per :func:`drain_stage`, largest first (0-1, summing to 1)."""
+    counts: Counter[str] = Counter()
+    for line in folded:
+        stack, _, number = line.strip().rpartition(" ")
+        if stack and number.isdigit():
+            counts[drain_stage(stack)] += int(number)
+    total = sum(counts.values())
+    return {stage: n / total for stage, n in counts.most_common()} if total else {}
+
+
+async def measure(
+    count: int, *, with_end_to_end: bool = True, profile: Path | None = None
+) -> dict[str, float]:
+    """Every figure of the module doc, in events per second.
+
+    Args:
+        count: events per figure.
+        with_end_to_end: also measure the publisher-bound end-to-end rate.
+        profile: where to write py-spy's folded stacks of the drain (none if ``None``).
+    """
     vhost, amqp_url = make_vhost()
     databases = [make_database() for _ in range(3)]
+    figures: dict[str, float] = {}
     try:
         await declare_topology(amqp_url)
-        bare = await bare_consume(amqp_url, count)
-        drain = await backlog_drain(amqp_url, databases[0][1], make_events(count))
+        figures["bare"] = await bare_consume(amqp_url, count)
+        figures["drain"] = await backlog_drain(
+            amqp_url, databases[0][1], make_events(count), profile
+        )
         await run_command(BINARY, "migrate", database_url=databases[1][1])
         await run_command(BINARY, "retention", database_url=databases[1][1])  # the same partitions
-        copy = await raw_copy(databases[1][1], make_events(count))
-        e2e = await end_to_end(amqp_url, databases[2][1], make_events(count), 1)
+        figures["copy"] = (await raw_copy(databases[1][1], make_events(count)))["rate"]
+        if with_end_to_end:
+            e2e = await end_to_end(amqp_url, databases[2][1], make_events(count), 1)
+            figures["end_to_end"] = e2e["rate"]
     finally:
         drop_vhost(vhost)
         for name, _ in databases:
             drop_database(name)
-    return {"bare": bare, "drain": drain, "copy": copy["rate"], "end_to_end": e2e["rate"]}
+    return figures
 
 
 def rows(count: int, figures: dict[str, float]) -> list[Row]:
@@ -132,3 +201,33 @@ def rows(count: int, figures: dict[str, float]) -> list[Row]:
 async def run(count: int) -> list[Row]:
     """Measure with ``count`` events; the report rows."""
     return rows(count, await measure(count))
+
+
+def main() -> None:
+    """``python -m bench.event_log``: the figures as JSON, the ratio and the load."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--no-end-to-end", action="store_true", help="skip the end-to-end run")
+    parser.add_argument("--profile", type=Path, help="py-spy folded stacks of the drain here")
+    arguments = parser.parse_args()
+    figures = asyncio.run(
+        measure(
+            arguments.events,
+            with_end_to_end=not arguments.no_end_to_end,
+            profile=arguments.profile,
+        )
+    )
+    report: dict[str, object] = {
+        "events": arguments.events,
+        **{name: round(value) for name, value in figures.items()},
+        "drain_over_bare": round(figures["drain"] / figures["bare"], 3),
+        "load_average_1m": os.getloadavg()[0],
+    }
+    if arguments.profile is not None:
+        shares = drain_shares(arguments.profile.read_text().splitlines())
+        report["drain_profile"] = {stage: round(share, 3) for stage, share in shares.items()}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

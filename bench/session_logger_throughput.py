@@ -237,8 +237,18 @@ async def run(*command: str, database_url: str) -> None:
         raise RuntimeError(f"{command} failed")
 
 
-async def backlog_drain(amqp_url: str, database_url: str, events: list[Event]) -> float:
-    """Queue ``events`` with no consumer, start the service, time first row → last row."""
+async def backlog_drain(
+    amqp_url: str, database_url: str, events: list[Event], profile: Path | None = None
+) -> float:
+    """Queue ``events`` with no consumer, start the service, time first row → last row.
+
+    Args:
+        amqp_url: the vhost the service consumes from (topology declared).
+        database_url: a fresh database (migrated here).
+        events: the events queued.
+        profile: when set, ``py-spy record`` samples the service from its first stored
+            row to the last and writes the folded stacks there.
+    """
     await run(BINARY, "migrate", database_url=database_url)
     bodies = [(e.event_type, e.model_dump_json().encode(), str(e.event_id)) for e in events]
     await publish_all(amqp_url, bodies)
@@ -248,10 +258,18 @@ async def backlog_drain(amqp_url: str, database_url: str, events: list[Event]) -
         try:
             while await count_rows(connection) == 0:  # noqa: ASYNC110 - polling Postgres
                 await asyncio.sleep(0.01)
+            spy = None
+            if profile is not None:
+                from bench.profiling import PySpy  # only when profiling
+
+                spy = PySpy(process.pid, profile, rate=100)
             started = time.perf_counter()
             while await count_rows(connection) < len(events):  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
-            return len(events) / (time.perf_counter() - started)
+            rate = len(events) / (time.perf_counter() - started)
+            if spy is not None:
+                await asyncio.to_thread(spy.stop)
+            return rate
         finally:
             await connection.close()
     finally:
