@@ -43,7 +43,7 @@ from bench.profiling import IDLE, IDLE_LEAVES, OTHER
 from bench.report import Row, Target
 from bench.session_logger_throughput import (
     BINARY,
-    backlog_drain,
+    backlog_drain_figures,
     end_to_end,
     make_events,
     publish_all,
@@ -70,8 +70,13 @@ DRAIN_STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
 counts as parse, not as the consumer around it)."""
 
 
-async def bare_consume(amqp_url: str, count: int) -> float:
-    """Queue ``count`` events, then ack them in batches without work; return events/s."""
+async def bare_consume(amqp_url: str, count: int) -> dict[str, float]:
+    """Queue ``count`` events, then ack them in batches without work.
+
+    Returns:
+        ``rate`` (events/s, first delivery to last ack) and ``cpu_s`` (this process's
+        CPU seconds over the same span).
+    """
     bodies = [
         (e.event_type, e.model_dump_json().encode(), str(e.event_id)) for e in make_events(count)
     ]
@@ -86,12 +91,14 @@ async def bare_consume(amqp_url: str, count: int) -> float:
         done = asyncio.Event()
         seen = 0
         first = 0.0
+        cpu_first = [0.0]
 
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
             nonlocal seen, first
             seen += 1
             if seen == 1:
                 first = time.perf_counter()
+                cpu_first[0] = time.process_time()
             if seen % batch == 0 or seen == count:
                 await message.ack(multiple=True)
             if seen == count:
@@ -99,9 +106,9 @@ async def bare_consume(amqp_url: str, count: int) -> float:
 
         tag = await queue.consume(on_message)
         await asyncio.wait_for(done.wait(), timeout=3600)
-        elapsed = time.perf_counter() - first
+        elapsed, cpu_s = time.perf_counter() - first, time.process_time() - cpu_first[0]
         await queue.cancel(tag)
-    return count / elapsed
+    return {"rate": count / elapsed, "cpu_s": cpu_s}
 
 
 def drain_stage(stack: str) -> str:
@@ -136,7 +143,11 @@ def drain_shares(folded: Iterable[str]) -> dict[str, float]:
 async def measure(
     count: int, *, with_end_to_end: bool = True, profile: Path | None = None
 ) -> dict[str, float]:
-    """Every figure of the module doc, in events per second.
+    """Every figure of the module doc, in events per second, and CPU per event.
+
+    ``bare_cpu_us_per_event`` / ``drain_cpu_us_per_event``: CPU microseconds per event
+    of the bare consumer's process and of the session-logger's (Postgres and RabbitMQ
+    not counted): the cost per event that load from other work hardly moves.
 
     Args:
         count: events per figure.
@@ -148,10 +159,11 @@ async def measure(
     figures: dict[str, float] = {}
     try:
         await declare_topology(amqp_url)
-        figures["bare"] = await bare_consume(amqp_url, count)
-        figures["drain"] = await backlog_drain(
-            amqp_url, databases[0][1], make_events(count), profile
-        )
+        bare = await bare_consume(amqp_url, count)
+        drain = await backlog_drain_figures(amqp_url, databases[0][1], make_events(count), profile)
+        figures["bare"], figures["drain"] = bare["rate"], drain["rate"]
+        figures["bare_cpu_us_per_event"] = bare["cpu_s"] / count * 1e6
+        figures["drain_cpu_us_per_event"] = drain["cpu_s"] / count * 1e6
         await run_command(BINARY, "migrate", database_url=databases[1][1])
         await run_command(BINARY, "retention", database_url=databases[1][1])  # the same partitions
         figures["copy"] = (await raw_copy(databases[1][1], make_events(count)))["rate"]
@@ -177,7 +189,9 @@ def rows(count: int, figures: dict[str, float]) -> list[Row]:
             figures["bare"],
             "bare consumer, ack only",
             Target("ratio_min", 0.8),
-            size,
+            f"{size}; process CPU per event: session-logger "
+            f"{figures['drain_cpu_us_per_event']:.0f} us, bare consumer "
+            f"{figures['bare_cpu_us_per_event']:.0f} us",
         ),
         Row(
             SECTION,
@@ -221,6 +235,9 @@ def main() -> None:
         "events": arguments.events,
         **{name: round(value) for name, value in figures.items()},
         "drain_over_bare": round(figures["drain"] / figures["bare"], 3),
+        "bare_cpu_over_drain_cpu": round(
+            figures["bare_cpu_us_per_event"] / figures["drain_cpu_us_per_event"], 3
+        ),
         "load_average_1m": os.getloadavg()[0],
     }
     if arguments.profile is not None:
