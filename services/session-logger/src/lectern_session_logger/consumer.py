@@ -29,9 +29,11 @@ import aio_pika
 from aio_pika.abc import (
     AbstractChannel,
     AbstractIncomingMessage,
-    AbstractQueue,
+    AbstractRobustChannel,
     AbstractRobustConnection,
 )
+from aio_pika.message import IncomingMessage
+from aiormq.abc import DeliveredMessage
 from faststream.prometheus.types import ProcessingStatus
 
 from lectern import failpoints, topology
@@ -40,6 +42,7 @@ from lectern.tracing import tracing_active
 from lectern_session_logger import tracing
 from lectern_session_logger.acks import AckCoalescer
 from lectern_session_logger.batching import Batcher, BatcherClosedError
+from lectern_session_logger.deliveries import ChannelConsumer
 from lectern_session_logger.errors import InvalidEventError
 from lectern_session_logger.events import StoredEvent, parse_event
 from lectern_session_logger.metrics import DEAD_LETTERED, EVENTS_QUEUE
@@ -56,7 +59,7 @@ class _Delivery:
     """A delivery waiting for its batch: where its result is, and how to settle it."""
 
     index: int
-    message: AbstractIncomingMessage
+    message: DeliveredMessage
     acks: AckCoalescer
     tag: int
     started: float
@@ -80,8 +83,7 @@ class EventConsumer:
         self._prefetch = prefetch
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
-        self._queue: AbstractQueue | None = None
-        self._consumer_tag: str | None = None
+        self._consumer: ChannelConsumer | None = None
         self._acks: dict[int, AckCoalescer] = {}
         self._pending: set[asyncio.Future[Sequence[Rejection]]] = set()
         self._open_batch: asyncio.Future[Sequence[Rejection]] | None = None
@@ -98,17 +100,21 @@ class EventConsumer:
         self._publish_channel = await self._connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
-        self._queue = await channel.get_queue(topology.SESSION_LOGGER_EVENTS_QUEUE)
-        self._consumer_tag = await self._queue.consume(self._on_delivery)
+        await channel.get_queue(topology.SESSION_LOGGER_EVENTS_QUEUE)  # it must exist
+        assert isinstance(channel, AbstractRobustChannel)
+        self._consumer = ChannelConsumer(
+            channel, topology.SESSION_LOGGER_EVENTS_QUEUE, self._on_delivery
+        )
+        await self._consumer.start()
 
     async def stop(self, grace_s: float) -> None:
         """Stop consuming, let held messages commit and ack (up to ``grace_s``), close.
 
         Messages still unsettled when the connection closes are redelivered by RabbitMQ.
         """
-        if self._queue is not None and self._consumer_tag is not None:
+        if self._consumer is not None:
             with contextlib.suppress(Exception):
-                await self._queue.cancel(self._consumer_tag)
+                await self._consumer.stop()
         waiting = self._pending | self._dead_letters
         if waiting:
             await asyncio.wait(waiting, timeout=grace_s)
@@ -136,7 +142,7 @@ class EventConsumer:
             log.warning("dead_letters.depth_unknown", error=repr(exc))
             return None
 
-    def _coalescer(self, message: AbstractIncomingMessage) -> AckCoalescer:
+    def _coalescer(self, message: DeliveredMessage) -> AckCoalescer:
         channel: Any = message.channel
         coalescer = self._acks.get(id(channel))
         if coalescer is None or coalescer.channel is not channel:
@@ -144,20 +150,18 @@ class EventConsumer:
             coalescer = self._acks[id(channel)] = AckCoalescer(channel)
         return coalescer
 
-    async def _on_delivery(self, message: AbstractIncomingMessage) -> None:
+    async def _on_delivery(self, message: DeliveredMessage) -> None:
         """Handle one delivery; nothing in it awaits (dead-letters run as tasks).
 
         Inside its span when tracing is on (see :mod:`lectern_session_logger.tracing`).
-        aio-pika wants a coroutine function here (a plain one it wraps in another, with
-        a deprecation warning per call).
         """
         if not tracing_active():
             self._on_message(message)
             return
-        with tracing.persisting(message):
+        with tracing.persisting(IncomingMessage(message)):
             self._on_message(message)
 
-    def _on_message(self, message: AbstractIncomingMessage) -> None:
+    def _on_message(self, message: DeliveredMessage) -> None:
         acks = self._coalescer(message)
         tag = message.delivery_tag
         assert tag is not None  # consumed (not basic.get) messages always carry one
@@ -165,8 +169,8 @@ class EventConsumer:
         try:
             self._accept(message, acks, tag, started)
         except Exception:  # a bug: never leave a tag unsettled, it would block the acks
-            log.exception("event.handler_failed", message_id=message.message_id)
-            self._spawn(self._nack(message), lambda: acks.settle(tag))
+            log.exception("event.handler_failed", message_id=message.header.properties.message_id)
+            self._spawn(self._nack(IncomingMessage(message)), lambda: acks.settle(tag))
             EVENTS_QUEUE.settled(started, ProcessingStatus.nacked)
 
     @staticmethod
@@ -175,13 +179,15 @@ class EventConsumer:
             await message.nack(requeue=True)  # counts towards the delivery limit
 
     def _accept(
-        self, message: AbstractIncomingMessage, acks: AckCoalescer, tag: int, started: float
+        self, message: DeliveredMessage, acks: AckCoalescer, tag: int, started: float
     ) -> None:
         try:
             event = parse_event(message.body)
         except InvalidEventError as exc:
             DEAD_LETTERED.labels("invalid").inc()
-            self._spawn(self._dead_letter(message, str(exc)), lambda: acks.settle(tag))
+            self._spawn(
+                self._dead_letter(IncomingMessage(message), str(exc)), lambda: acks.settle(tag)
+            )
             EVENTS_QUEUE.settled(started, ProcessingStatus.rejected)
             return
         failpoints.raise_if("session-logger.poison", str(event.event_id))
@@ -216,7 +222,7 @@ class EventConsumer:
             DEAD_LETTERED.labels("rejected_by_store").inc()
             EVENTS_QUEUE.settled(delivery.started, ProcessingStatus.rejected)
             self._spawn(
-                self._dead_letter(delivery.message, rejection),
+                self._dead_letter(IncomingMessage(delivery.message), rejection),
                 functools.partial(delivery.acks.settle, delivery.tag),
             )
         EVENTS_QUEUE.settled_many(stored, ProcessingStatus.acked)
