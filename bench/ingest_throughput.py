@@ -234,3 +234,38 @@ def _profile_row(run: IngestRun) -> Row:
         limit_label="always embedding",
         note=f"busy samples of all threads: {shares_line(busy)}",
     )
+
+
+async def _main(documents: int, profile_dir: Path | None, **settings: str) -> None:
+    """Ingest the first ``documents`` SciFact abstracts on a private stack; print the rows."""
+    import os
+    import tempfile
+
+    from bench.corpora import scifact_corpus
+    from bench.report import Report, render
+    from bench.stack import bench_stack
+
+    corpus = scifact_corpus("scifact", documents)
+    with (
+        tempfile.TemporaryDirectory(prefix="lectern-ingest-") as base,
+        bench_stack(Path(base), **settings) as stack,
+    ):
+        run = await through_api(stack, corpus, profile_dir=profile_dir)
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    report = Report("Ingest: SciFact abstracts", {"load average after the ingest": load})
+    report.rows = await rows([run])
+    print(render(report))
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="SciFact ingest next to the raw limit")
+    parser.add_argument("--documents", type=int, default=500, help="abstracts to ingest")
+    parser.add_argument("--profile", type=Path, help="py-spy the indexer into this folder")
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="NAME=VALUE", help="indexer settings"
+    )
+    args = parser.parse_args()
+    extra = dict(item.split("=", 1) for item in args.set)
+    asyncio.run(_main(args.documents, args.profile, **extra))
