@@ -108,6 +108,8 @@ class TextBatcher(Generic[R]):
         texts = [t for request, start, end in batch for t in request.texts[start:end]]
         try:
             results = await self._run(texts)
+            if len(results) != len(texts):
+                raise RuntimeError(f"{len(results)} results for {len(texts)} texts")
         except Exception as exc:
             if len(batch) == 1:
                 self._fail(batch[0][0], exc)
@@ -130,8 +132,7 @@ class TextBatcher(Generic[R]):
     def _fail(self, request: _TextRequest[R], error: BaseException) -> None:
         if request in self._queue:
             self._queue.remove(request)
-        if not request.future.done():
-            request.future.set_exception(error)
+        _set_error(request.future, error)
 
 
 @dataclass(eq=False)
@@ -208,7 +209,7 @@ class GroupCommit:
             if write.future.done():  # the caller gave up (cancelled or timed out)
                 continue
             if isinstance(outcome, _Failed):
-                write.future.set_exception(outcome.error)
+                _set_error(write.future, outcome.error)
             else:
                 write.future.set_result(outcome)
 
@@ -230,3 +231,13 @@ class _Failed:
     """A write's own exception (distinct from a write that returned an exception)."""
 
     error: BaseException
+
+
+def _set_error(future: asyncio.Future[Any], error: BaseException) -> None:
+    """Fail ``future`` with ``error`` (cancel it when the drain itself was cancelled)."""
+    if future.done():
+        return
+    if isinstance(error, asyncio.CancelledError):
+        future.cancel()
+    else:
+        future.set_exception(error)
