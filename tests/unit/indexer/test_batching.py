@@ -224,3 +224,21 @@ async def test_admission_bounds_documents_and_refuses_waiters_once_stopping():
     release.set()
     await asyncio.gather(*tasks)
     assert admission.admitted == 0
+
+
+def test_a_group_waits_for_later_writes_and_stops_waiting_once_full():
+    log = Log()
+    with ThreadPoolExecutor(1) as writer:
+        groups: list[int] = []
+        commits = GroupCommit(writer, log.flush, 3, observe=groups.append, max_wait_s=60)
+
+        async def scenario() -> list[str]:
+            first = asyncio.create_task(commits.write(lambda: log.apply("a", False)))
+            await asyncio.sleep(0)  # the group has started, with one write
+            await asyncio.sleep(0)
+            later = [commits.write(lambda n=n: log.apply(n, False)) for n in "bc"]
+            return await asyncio.gather(first, *later)  # done long before max_wait_s
+
+        assert asyncio.run(scenario()) == ["a", "b", "c"]
+    assert groups == [3]
+    assert log.entries == ["apply a", "apply b", "apply c", "flush"]

@@ -11,8 +11,11 @@ costly steps are shared with whatever other documents are in flight at the same 
   for their log: Gray & Reuter, *Transaction Processing*, 1993, section 9.4.7); each
   caller's await returns only after the flush that made its own write durable.
 
-Neither waits for a batch to fill: the next batch is whatever arrived while the previous
-one ran (no timer, so a lone document is not delayed). One caller's failure never fails
+The text batcher does not wait for a batch to fill: the next batch is whatever arrived
+while the previous one ran. The group commit does wait, up to ``max_wait_s``, for more
+writes once one is queued: the Qdrant Edge binding holds the GIL while it flushes
+(measured: the event loop is frozen for the whole flush), so nothing can arrive during a
+flush and without the wait each group would hold one or two writes. One caller's failure never fails
 another's: a failed model call is retried per caller, and a write that raises fails only
 its own caller (a failed flush fails the whole group: none of it is known durable).
 """
@@ -149,6 +152,8 @@ class GroupCommit:
         flush: makes every write applied so far durable; blocking, runs in ``executor``.
         max_writes: most writes per group (>= 1), bounding one flush's latency.
         observe: called with each group's size once it is flushed (a metric).
+        max_wait_s: longest wait, in seconds, for more writes after the first of a group
+            (0: commit at once); ends early when ``max_writes`` are queued.
     """
 
     def __init__(
@@ -157,9 +162,12 @@ class GroupCommit:
         flush: Callable[[], None],
         max_writes: int,
         observe: Callable[[int], object] | None = None,
+        max_wait_s: float = 0.0,
     ) -> None:
         if max_writes < 1:
             raise ValueError("max_writes must be at least 1")
+        self.max_wait_s = max_wait_s
+        self._arrived = asyncio.Event()
         self._executor = executor
         self._flush = flush
         self.max_writes = max_writes
@@ -183,6 +191,7 @@ class GroupCommit:
         """
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append(_Write(apply, future))
+        self._arrived.set()
         if self._drain is None or self._drain.done():
             self._drain = asyncio.create_task(self._drain_queue())
         return await future
@@ -190,6 +199,7 @@ class GroupCommit:
     async def _drain_queue(self) -> None:
         loop = asyncio.get_running_loop()
         while self._queue:
+            await self._linger()
             group = [self._queue.popleft() for _ in range(min(self.max_writes, len(self._queue)))]
             try:
                 outcomes = await loop.run_in_executor(self._executor, self._commit, group)
@@ -202,6 +212,18 @@ class GroupCommit:
                 if self._observe is not None:
                     self._observe(len(group))
             self._settle(group, outcomes)
+
+    async def _linger(self) -> None:
+        """Wait up to ``max_wait_s`` for the group to reach ``max_writes``."""
+        if self.max_wait_s <= 0:
+            return
+        try:
+            async with asyncio.timeout(self.max_wait_s):
+                while len(self._queue) < self.max_writes:
+                    self._arrived.clear()
+                    await self._arrived.wait()
+        except TimeoutError:
+            pass
 
     @staticmethod
     def _settle(group: list[_Write[Any]], outcomes: list[Any]) -> None:

@@ -41,6 +41,10 @@ class IndexerSettings(ConsumerServiceSettings):
         store_group_max_writes: most concurrent store writes made durable by one flush
             of the embedded store (``STORE_GROUP_MAX_WRITES``); each write is at most
             256 points (one document's chunks, a tombstone, a payload update).
+        store_group_max_wait_ms: longest wait, in milliseconds, for more writes to join
+            a group before it is flushed (``STORE_GROUP_MAX_WAIT_MS``; 0: flush at once).
+            The Edge binding holds the GIL during a flush, so writes can only gather
+            while a group waits; a lone document is delayed by at most this much.
         search_timeout: seconds a search may take in the indexer before it answers an
             error (``SEARCH_TIMEOUT``).
         rpc_prefetch: RPC requests held at once by this process (``RPC_PREFETCH``).
@@ -80,6 +84,7 @@ class IndexerSettings(ConsumerServiceSettings):
     embed_batch_size: int = Field(default=16, ge=1, le=512)
     max_concurrent_documents: int = Field(default=16, ge=1, le=64)
     store_group_max_writes: int = Field(default=64, ge=1, le=1024)
+    store_group_max_wait_ms: float = Field(default=20.0, ge=0, le=1000)
     search_timeout: float = Field(default=5.0, gt=0, le=120)
     rpc_prefetch: int = Field(default=32, ge=1, le=1000)
     chunk_max_tokens: int = Field(default=256, ge=32, le=256)

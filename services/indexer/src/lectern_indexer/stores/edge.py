@@ -68,6 +68,7 @@ class QdrantEdgeStore:
         timeout: seconds any single engine call may take before it counts as unavailable.
         config: shard config (tests lower the indexing threshold); default :func:`edge_config`.
         group_max_writes: most concurrent writes made durable by one flush.
+        group_max_wait_s: longest wait, in seconds, for more writes to join a group.
     """
 
     kind = "qdrant-edge"
@@ -79,6 +80,7 @@ class QdrantEdgeStore:
         timeout: float = 30.0,
         config: qe.EdgeConfig | None = None,
         group_max_writes: int = 64,
+        group_max_wait_s: float = 0.0,
     ) -> None:
         self.path = path
         self.config = config or edge_config()
@@ -86,7 +88,11 @@ class QdrantEdgeStore:
         self._shard: qe.EdgeShard | None = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="edge-write")
         self.commits = GroupCommit(
-            self._writer, self._flush, group_max_writes, observe=STORE_GROUP_WRITES.observe
+            self._writer,
+            self._flush,
+            group_max_writes,
+            observe=STORE_GROUP_WRITES.observe,
+            max_wait_s=group_max_wait_s,
         )
         self._reader = ThreadPoolExecutor(2, thread_name_prefix="edge-read")
         self._indexed: set[str] = set()
