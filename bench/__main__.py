@@ -118,10 +118,9 @@ def notes(quick: bool, sizes: Sizes) -> list[str]:
         "Services run with LOG_LEVEL=WARNING and no rate limit (bench/stack.py); the raw "
         "embedding limit uses the indexer's FastembedEmbedder with its default batch size "
         "(16) and thread count (ONNX Runtime's default: every core), stack stopped.",
-        "Ingest (indexer as this harness was written, main e074832): each document is "
-        "embedded, written and flushed on its own, two in flight (MAX_CONCURRENT_DOCUMENTS); "
-        "batching across documents (embed and write several messages' chunks together, ack "
-        "after the shared flush) is the next step, not part of the harness.",
+        "Ingest: the documents in flight (MAX_CONCURRENT_DOCUMENTS, 16) share embedding "
+        "calls of EMBED_BATCH_SIZE texts and Qdrant Edge flushes (group commit); each is "
+        "acknowledged and announced after the flush that holds its write.",
         "Qdrant: Lectern's Edge shard states HNSW m 16, ef_construct 100, payload_m 16, "
         "full_scan_threshold and indexing_threshold 10,000 KB (~6,666 dense vectors), "
         "max_segment_size 100,000 KB; vectors and graphs cached in RAM, payload on disk "

@@ -2,8 +2,9 @@
 
 Nothing connects at import time: :func:`create_app` builds the FastStream application,
 whose start-up hook loads the models, opens the store and connects the broker, and whose
-after-start-up hook declares the topology; its shutdown stops consuming, lets in-flight
-messages finish (up to ``SHUTDOWN_GRACE_S``), then closes the store.
+after-start-up hook declares the topology; its shutdown stops admitting documents (those
+not started go back to their queue unacknowledged), stops consuming, lets the admitted
+ones finish (up to ``SHUTDOWN_GRACE_S``), then closes the store.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from lectern_indexer.chunking import Chunker, WordPieceCounter
 from lectern_indexer.consumers import CommandConsumer, RpcReply, answer_rpc
 from lectern_indexer.embedding import Embedder, FastembedEmbedder
 from lectern_indexer.handling import HandlingRecorder
+from lectern_indexer.locks import Admission
 from lectern_indexer.metrics import indexer_metrics, instrument_store
 from lectern_indexer.service import IndexerService, SearchSettings
 from lectern_indexer.settings import IndexerSettings
@@ -81,7 +83,7 @@ class IndexerRuntime:
         self._service: IndexerService | None = None
         self._topology_ready = asyncio.Event()
         self._tracing = tracing.Tracing()
-        self._handling = asyncio.Semaphore(settings.max_concurrent_documents)
+        self.admission = Admission(settings.max_concurrent_documents)
         self._recorder = (
             HandlingRecorder(settings.handling_record_dir)
             if settings.handling_record_dir is not None
@@ -136,6 +138,10 @@ class IndexerRuntime:
             rabbitmq=_redact(str(self.settings.rabbitmq_url)),
         )
 
+    async def stop_admitting(self) -> None:
+        """Before the broker stops: finish admitted documents, hand the others back."""
+        await self.admission.stop()
+
     async def close(self) -> None:
         """Close the store and the embedding workers (after the broker stopped)."""
         if self.optimizer is not None:
@@ -177,7 +183,10 @@ class IndexerRuntime:
             consumer = CommandConsumer(
                 self.broker, self.service, max_body, queue.name, self._recorder
             )
-            async with self._handling:
+            async with self.admission.slot() as admitted:
+                if not admitted:  # shutting down: unacknowledged, redelivered elsewhere
+                    log.info("command.handed_back", message_id=message.raw_message.message_id)
+                    return
                 await consumer.handle(message)
 
 
@@ -197,6 +206,7 @@ def create_app(settings: IndexerSettings, runtime: IndexerRuntime | None = None)
         logger=logging.getLogger(FASTSTREAM_LOGGER),
         on_startup=[runtime.open],
         after_startup=[runtime.declare],
+        on_shutdown=[runtime.stop_admitting],
         after_shutdown=[runtime.close],
     )
 

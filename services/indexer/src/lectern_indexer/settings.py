@@ -33,7 +33,18 @@ class IndexerSettings(ConsumerServiceSettings):
         embed_batch_size: chunks embedded per model call (``EMBED_BATCH_SIZE``); smaller
             batches keep search latency low while a large document is ingested.
         max_concurrent_documents: documents processed at once (``MAX_CONCURRENT_DOCUMENTS``),
-            also the prefetch of the command consumer.
+            also the prefetch of each shard's command consumer. Documents in flight
+            together share embedding batches and store flushes
+            (:mod:`lectern_indexer.batching`), so many small documents need many in
+            flight; on SIGTERM the admitted ones are finished within ``SHUTDOWN_GRACE_S``
+            and the others go back to their queue.
+        store_group_max_writes: most concurrent store writes made durable by one flush
+            of the embedded store (``STORE_GROUP_MAX_WRITES``); each write is at most
+            256 points (one document's chunks, a tombstone, a payload update).
+        store_group_max_wait_ms: longest wait, in milliseconds, for more writes to join
+            a group before it is flushed (``STORE_GROUP_MAX_WAIT_MS``; 0: flush at once).
+            The Edge binding holds the GIL during a flush, so writes can only gather
+            while a group waits; a lone document is delayed by at most this much.
         search_timeout: seconds a search may take in the indexer before it answers an
             error (``SEARCH_TIMEOUT``).
         rpc_prefetch: RPC requests held at once by this process (``RPC_PREFETCH``).
@@ -71,7 +82,9 @@ class IndexerSettings(ConsumerServiceSettings):
     sparse_model_path: Path | None = None
     max_document_bytes: int = Field(default=5 * 1024 * 1024, ge=1, le=512 * 1024 * 1024)
     embed_batch_size: int = Field(default=16, ge=1, le=512)
-    max_concurrent_documents: int = Field(default=2, ge=1, le=64)
+    max_concurrent_documents: int = Field(default=16, ge=1, le=64)
+    store_group_max_writes: int = Field(default=64, ge=1, le=1024)
+    store_group_max_wait_ms: float = Field(default=20.0, ge=0, le=1000)
     search_timeout: float = Field(default=5.0, gt=0, le=120)
     rpc_prefetch: int = Field(default=32, ge=1, le=1000)
     chunk_max_tokens: int = Field(default=256, ge=32, le=256)
