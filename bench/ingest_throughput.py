@@ -28,13 +28,15 @@ from bench.corpora import Body, Corpus, chunk_texts
 from bench.eval_sets import model_path
 from bench.profiling import IDLE, PySpy, shares_line, stage_shares, thread_busy
 from bench.report import Row, Target
-from lectern_cli.client import LecternClient
+from lectern_cli.client import RETRY_STATUSES, LecternClient
 from lectern_indexer.embedding import FastembedEmbedder
 from lectern_indexer.settings import IndexerSettings
 
 SECTION = "1 ingest"
 BATCH_DOCUMENTS = 100
 SEND_CONCURRENCY = 2
+SEND_ATTEMPTS = 5
+"""Tries for a document the gateway answered 429/503 in a batch (back-off 0.5 s, doubling)."""
 POLL_S = 1.0
 TARGET = Target("ratio_min", 0.85)
 """Issue 13: Lectern >= 0.85 x the raw fastembed rate."""
@@ -69,12 +71,23 @@ async def send(client: LecternClient, bodies: list[Body]) -> dict[str, str]:
     versions: dict[str, str] = {}
 
     async def one(batch: list[Body]) -> None:
-        async with gate:
-            answer = await client.request("POST", "/v1/documents:batch", json={"documents": batch})
-        for result in answer["results"]:
-            if result["status"] != 202:
-                raise RuntimeError(f"{result['document_id']}: {result['detail']}")
-            versions[result["document_id"]] = result["version"]
+        for attempt in range(SEND_ATTEMPTS):
+            async with gate:
+                answer = await client.request(
+                    "POST", "/v1/documents:batch", json={"documents": batch}
+                )
+            again: list[Body] = []
+            for result in answer["results"]:
+                if result["status"] == 202:
+                    versions[result["document_id"]] = result["version"]
+                elif result["status"] in RETRY_STATUSES and attempt + 1 < SEND_ATTEMPTS:
+                    again.append(batch[result["index"]])
+                else:
+                    raise RuntimeError(f"{result['document_id']}: {result['detail']}")
+            if not again:
+                return
+            batch = again
+            await asyncio.sleep(0.5 * 2**attempt)  # the gateway's broker is briefly behind
 
     parts = [bodies[i : i + BATCH_DOCUMENTS] for i in range(0, len(bodies), BATCH_DOCUMENTS)]
     await asyncio.gather(*(one(part) for part in parts))

@@ -56,7 +56,7 @@ class _WaitRetryAfter(wait_base):
     """Wait the server's ``Retry-After`` when it sent one, else exponential back-off."""
 
     def __init__(self) -> None:
-        self.fallback = wait_exponential_jitter(initial=0.5, max=10)
+        self.fallback = wait_exponential_jitter(multiplier=0.5, max=10)
 
     def __call__(self, retry_state: Any) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None

@@ -1,7 +1,8 @@
 """``lectern ingest``: send a folder of documents, then wait until each is indexed.
 
 Two phases, each with a progress bar: *send* (``POST /v1/documents:batch`` with up to
-100 files each, ``--concurrency`` batches at once; ``429`` waits its ``Retry-After``)
+100 files each, ``--concurrency`` batches at once; ``429`` waits its ``Retry-After``;
+documents a ``207`` answered ``429``/``503`` are resent with back-off)
 and, with ``--wait``, *index* (page through ``GET /v1/documents`` until every sent
 document reports the version that was sent as ``indexed`` or ``failed``). A document
 whose indexed version already equals the content sent is reported ``unchanged``.
@@ -19,7 +20,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lectern_cli.client import ApiError, LecternClient
+from lectern_cli.client import RETRY_STATUSES, ApiError, LecternClient
 
 FORMATS = {
     ".md": "markdown",
@@ -41,6 +42,11 @@ BATCH_DOCUMENTS = 100
 
 BATCH_BYTES = 4 * 1024 * 1024
 """Approximate body size per bulk request, under the gateway's 8 MiB default limit."""
+
+ITEM_ATTEMPTS = 5
+"""Tries for a document a bulk answer refused with ``429``/``503`` (see ``_send_batch``)."""
+ITEM_BACKOFF_S = 0.5
+"""Wait before the first resend; it doubles with each try (0.5, 1, 2, 4 s)."""
 
 PAGE_SIZE = 500
 POLL_INTERVAL_S = 1.0
@@ -134,20 +140,7 @@ async def ingest(
     async def send(batch: list[tuple[SourceFile, dict[str, Any]]]) -> None:
         async with gate:
             try:
-                answer = await client.request(
-                    "POST", BATCH_PATH, json={"documents": [body for _, body in batch]}
-                )
-            except ApiError as exc:
-                for source, _ in batch:
-                    report.fail(source.document_id, f"{exc.status} {exc.detail}")
-            else:
-                for result in answer["results"]:
-                    document_id = batch[result["index"]][0].document_id
-                    if result["status"] == 202:
-                        sent[document_id] = result["version"]
-                        report.outcome[document_id] = "sent"
-                    else:
-                        report.fail(document_id, f"{result['status']} {result['detail']}")
+                await _send_batch(client, batch, sent, report)
             finally:
                 progress.advance(task, len(batch))
 
@@ -162,6 +155,46 @@ async def ingest(
     if wait:
         await _follow(client, sent, before, report, timeout_s, progress, collection)
     return report
+
+
+async def _send_batch(
+    client: LecternClient,
+    batch: list[tuple[SourceFile, dict[str, Any]]],
+    sent: dict[str, str],
+    report: IngestReport,
+) -> None:
+    """Send one bulk request; resend the documents answered ``429``/``503`` inside it.
+
+    A ``207`` can hold per-document ``503`` (the broker did not confirm that document)
+    or ``429``: those are resent alone, up to :data:`ITEM_ATTEMPTS` tries with
+    exponential back-off from :data:`ITEM_BACKOFF_S`; other statuses fail the document.
+    Accepted documents go into ``sent`` (``{document_id: version}``).
+    """
+    pending = batch
+    for attempt in range(1, ITEM_ATTEMPTS + 1):
+        try:
+            answer = await client.request(
+                "POST", BATCH_PATH, json={"documents": [body for _, body in pending]}
+            )
+        except ApiError as exc:
+            for source, _ in pending:
+                report.fail(source.document_id, f"{exc.status} {exc.detail}")
+            return
+        again: list[tuple[SourceFile, dict[str, Any]]] = []
+        for result in answer["results"]:
+            item = pending[result["index"]]
+            document_id = item[0].document_id
+            if result["status"] == 202:
+                sent[document_id] = result["version"]
+                report.outcome[document_id] = "sent"
+            elif result["status"] in RETRY_STATUSES and attempt < ITEM_ATTEMPTS:
+                again.append(item)
+            else:
+                report.fail(document_id, f"{result['status']} {result['detail']}")
+        if not again:
+            return
+        pending = again
+        await asyncio.sleep(ITEM_BACKOFF_S * 2 ** (attempt - 1))
 
 
 def _body(source: SourceFile, collection: str | None) -> dict[str, Any]:
