@@ -69,6 +69,8 @@ class IndexerRuntime:
             settings.embedding_model_path,
             settings.sparse_model_path,
             batch_size=settings.embed_batch_size,
+            query_threads=settings.query_threads,
+            query_workers=settings.query_workers,
         )
         self._service: IndexerService | None = None
         self._topology_ready = asyncio.Event()

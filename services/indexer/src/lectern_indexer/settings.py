@@ -32,6 +32,10 @@ class IndexerSettings(ConsumerServiceSettings):
         max_document_bytes: largest document accepted, in UTF-8 bytes (5 MiB default).
         embed_batch_size: chunks embedded per model call (``EMBED_BATCH_SIZE``); smaller
             batches keep search latency low while a large document is ingested.
+        query_threads: ONNX Runtime intra-op threads of the query embedding session
+            (``QUERY_THREADS``); 1 spends the least CPU per query (see
+            :mod:`lectern_indexer.embedding`).
+        query_workers: query embeddings computed at once (``QUERY_WORKERS``).
         max_concurrent_documents: documents processed at once (``MAX_CONCURRENT_DOCUMENTS``),
             also the prefetch of the command consumer.
         search_timeout: seconds a search may take in the indexer before it answers an
@@ -63,6 +67,8 @@ class IndexerSettings(ConsumerServiceSettings):
     sparse_model_path: Path | None = None
     max_document_bytes: int = Field(default=5 * 1024 * 1024, ge=1, le=512 * 1024 * 1024)
     embed_batch_size: int = Field(default=16, ge=1, le=512)
+    query_threads: int = Field(default=1, ge=1, le=64)
+    query_workers: int = Field(default=2, ge=1, le=64)
     max_concurrent_documents: int = Field(default=2, ge=1, le=64)
     search_timeout: float = Field(default=5.0, gt=0, le=120)
     rpc_prefetch: int = Field(default=32, ge=1, le=1000)
