@@ -149,8 +149,11 @@ class IndexerRuntime:
             ack_policy=AckPolicy.ACK_FIRST,
             decoder=_raw_body,
         )
-        async def on_rpc(message: RabbitMessage) -> RpcReply:
-            return await answer_rpc(self.service, bytes(message.body), self.broker)
+        async def on_rpc(body: bytes) -> RpcReply:
+            # The body, not ``message: RabbitMessage``: FastStream resolves that Context
+            # field with a sync function, which FastDepends runs in a worker thread,
+            # one thread hop (and, under load, a thread start) per request.
+            return await answer_rpc(self.service, body, self.broker)
 
     def _subscribe_shard(self, queue: RabbitQueue, max_body: int) -> None:
         """Consume one shard queue (the broker delivers it to one replica at a time)."""
