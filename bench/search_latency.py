@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -53,14 +54,22 @@ async def gateway_load(
     concurrency: int,
     requests: int,
     stop: asyncio.Event | None = None,
+    rpc_ms: list[float] | None = None,
 ) -> LoadResult:
-    """Hybrid top-5 searches through the gateway from ``concurrency`` callers."""
+    """Hybrid top-5 searches through the gateway from ``concurrency`` callers.
+
+    ``rpc_ms``, when given, receives each answer's ``latency_ms`` (the gateway's RPC
+    round trip to the indexer, without the event publish and the HTTP layers).
+    """
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
 
         async def call(n: int) -> None:
             body = {"query": texts[n % len(texts)], "top_k": TOP_K, "mode": "hybrid"}
-            (await client.post("/v1/search", json=body)).raise_for_status()
+            answer = await client.post("/v1/search", json=body)
+            answer.raise_for_status()
+            if rpc_ms is not None and n >= 0:
+                rpc_ms.append(float(answer.json()["latency_ms"]))
 
         return await closed_loop(
             call, concurrency=concurrency, requests=requests, warmup=WARMUP, stop=stop
@@ -239,9 +248,11 @@ async def standalone(
                         pid = stack.group[name].pid
                         assert pid is not None
                         spies[name] = PySpy(pid, profile_dir / f"search-{name}-c{c}.txt", rate=200)
-                gateway[c] = await gateway_load(stack.base_url, texts, c, requests)
+                rpc: list[float] = []
+                gateway[c] = await gateway_load(stack.base_url, texts, c, requests, rpc_ms=rpc)
                 for name, spy in spies.items():
                     profiles[f"{name}-c{c}"] = spy.stop()
+                print(f"c={c}: RPC part of the answers, p50 {statistics.median(rpc):.2f} ms")
         local = await in_process(base / "qdrant", texts, requests)
     finally:
         shutil.rmtree(base, ignore_errors=True)
