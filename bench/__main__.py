@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import functools
 import os
 import shutil
@@ -117,14 +118,15 @@ def notes(quick: bool, sizes: Sizes) -> list[str]:
         "Services run with LOG_LEVEL=WARNING and no rate limit (bench/stack.py); the raw "
         "embedding limit uses the indexer's FastembedEmbedder with its default batch size "
         "(16) and thread count (ONNX Runtime's default: every core), stack stopped.",
-        "Ingest (indexer as this harness was written, main e074832): each document is "
-        "embedded, written and flushed on its own, two in flight (MAX_CONCURRENT_DOCUMENTS); "
-        "batching across documents (embed and write several messages' chunks together, ack "
-        "after the shared flush) is the next step, not part of the harness.",
-        "Qdrant: Lectern's shard config sets only the vectors (no hnsw_config, optimizers/"
-        "indexing_threshold or on_disk: Qdrant's defaults) and never calls "
-        "EdgeShard.optimize(), so searches are exact; section 4 shows the same points "
-        "after optimize().",
+        "Ingest: the documents in flight (MAX_CONCURRENT_DOCUMENTS, 16) share embedding "
+        "calls of EMBED_BATCH_SIZE texts and Qdrant Edge flushes (group commit); each is "
+        "acknowledged and announced after the flush that holds its write.",
+        "Qdrant: Lectern's Edge shard states HNSW m 16, ef_construct 100, payload_m 16, "
+        "full_scan_threshold and indexing_threshold 10,000 KB (~6,666 dense vectors), "
+        "max_segment_size 100,000 KB; vectors and graphs cached in RAM, payload on disk "
+        "(stores/edge_mapping.py). Its EdgeOptimizer calls EdgeShard.optimize() on a backlog "
+        "or when idle (stores/edge_optimizer.py); optimize() holds the GIL, so each run "
+        "pauses the process. Section 4 compares its searches with forced-exact ones.",
         "Seen while building this: the services' FastStream brokers get no logger "
         "(lectern.broker.create_broker), so FastStream's own handler writes two plain INFO "
         "lines per RPC message ('Received', 'Processed') whatever LOG_LEVEL says: part of "
@@ -141,9 +143,16 @@ def write(out: Path, text: str) -> None:
     out.write_text(text, encoding="utf-8")
 
 
-async def main(quick: bool, profile: bool, out: Path, only: list[str]) -> None:
-    """Run every step (those whose section starts with one of ``only``) and write ``out``."""
+async def main(
+    quick: bool, profile: bool, out: Path, only: list[str], scale_points: list[int] | None = None
+) -> None:
+    """Run every step (those whose section starts with one of ``only``) and write ``out``.
+
+    ``scale_points`` replaces the plan's sizes of step 4 (e.g. ``[10_000, 100_000]``).
+    """
     sizes = QUICK if quick else FULL
+    if scale_points:
+        sizes = dataclasses.replace(sizes, scale_points=tuple(scale_points))
     base = Path(tempfile.mkdtemp(prefix="lectern-bench-"))
     admin_url = BASE_DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
     report = Report("Lectern benchmarks" + (" (quick)" if quick else ""), describe(admin_url))
@@ -185,6 +194,9 @@ if __name__ == "__main__":
     parser.add_argument("--profile", action="store_true", help="py-spy the indexer's ingests")
     parser.add_argument("--out", type=Path, help="report file (default: bench/results/...)")
     parser.add_argument("--only", nargs="*", default=[], help="steps to run, e.g. 1-3 5")
+    parser.add_argument(
+        "--scale-points", nargs="*", type=int, help="step 4's sizes, e.g. 10000 100000"
+    )
     args = parser.parse_args()
     default = RESULTS / ("quick.md" if args.quick else "latest.md")
-    asyncio.run(main(args.quick, args.profile, args.out or default, args.only))
+    asyncio.run(main(args.quick, args.profile, args.out or default, args.only, args.scale_points))

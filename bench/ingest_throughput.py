@@ -163,6 +163,12 @@ async def through_api(
 
 async def raw_rate(texts: list[str]) -> float:
     """Chunks per second embedding ``texts`` (dense + BM25) as the indexer does, in-process."""
+    rate, _ = await raw_rate_and_cpu(texts)
+    return rate
+
+
+async def raw_rate_and_cpu(texts: list[str]) -> tuple[float, float]:
+    """:func:`raw_rate`, and the CPU seconds (all threads) the embedding took."""
     defaults = IndexerSettings.model_fields
     embedder = FastembedEmbedder(
         model_path("EMBEDDING_MODEL_PATH", "all-MiniLM-L6-v2-onnx"),
@@ -172,9 +178,9 @@ async def raw_rate(texts: list[str]) -> float:
     await embedder.load()
     try:
         await embedder.embed_documents(texts[:16])  # warm-up: first ONNX call allocates
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await embedder.embed_documents(texts)
-        return len(texts) / (time.perf_counter() - started)
+        return len(texts) / (time.perf_counter() - started), time.process_time() - cpu
     finally:
         await embedder.close()
 
@@ -234,3 +240,65 @@ def _profile_row(run: IngestRun) -> Row:
         limit_label="always embedding",
         note=f"busy samples of all threads: {shares_line(busy)}",
     )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (``/proc/<pid>/stat``)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _main(documents: int, profile_dir: Path | None, **settings: str) -> None:
+    """Ingest the first ``documents`` SciFact abstracts on a private stack; print figures.
+
+    Besides the rates, CPU seconds per chunk of the indexer process and of the raw
+    embedding: on a machine shared with other work the rates follow the load, the CPU
+    cost per chunk much less.
+    """
+    import os
+    import tempfile
+
+    from bench.corpora import scifact_corpus
+    from bench.stack import bench_stack
+
+    corpus = scifact_corpus("scifact", documents)
+    with (
+        tempfile.TemporaryDirectory(prefix="lectern-ingest-") as base,
+        bench_stack(Path(base), **settings) as stack,
+    ):
+        pid = stack.group["indexer"].pid
+        assert pid is not None
+        before = cpu_seconds(pid)
+        run = await through_api(stack, corpus, profile_dir=profile_dir)
+        indexer_cpu = cpu_seconds(pid) - before
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    dense_path = model_path("EMBEDDING_MODEL_PATH", "all-MiniLM-L6-v2-onnx")
+    texts = await asyncio.to_thread(chunk_texts, corpus.bodies, dense_path)
+    limit, raw_cpu = await raw_rate_and_cpu(texts)
+    rate = run.chunks / run.seconds
+    print(f"load average after the ingest: {load}; after the raw run: {os.getloadavg()}")
+    print(f"documents {run.documents}, chunks {run.chunks}, seconds {run.seconds:.1f}")
+    print(f"Lectern {rate:.2f} chunks/s ({run.documents / run.seconds:.2f} docs/s)")
+    print(f"raw {limit:.2f} chunks/s; ratio {rate / limit:.3f}")
+    print(
+        f"CPU s per chunk: indexer {indexer_cpu / run.chunks * 1000:.1f} ms, "
+        f"raw {raw_cpu / len(texts) * 1000:.1f} ms"
+    )
+    if run.profile:
+        print(_profile_row(run))
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="SciFact ingest next to the raw limit")
+    parser.add_argument("--documents", type=int, default=500, help="abstracts to ingest")
+    parser.add_argument("--profile", type=Path, help="py-spy the indexer into this folder")
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="NAME=VALUE", help="indexer settings"
+    )
+    args = parser.parse_args()
+    extra = dict(item.split("=", 1) for item in args.set)
+    asyncio.run(_main(args.documents, args.profile, **extra))

@@ -237,8 +237,38 @@ async def run(*command: str, database_url: str) -> None:
         raise RuntimeError(f"{command} failed")
 
 
-async def backlog_drain(amqp_url: str, database_url: str, events: list[Event]) -> float:
-    """Queue ``events`` with no consumer, start the service, time first row → last row."""
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def backlog_drain(
+    amqp_url: str, database_url: str, events: list[Event], profile: Path | None = None
+) -> float:
+    """Queue ``events`` with no consumer, start the service, time first row → last row.
+
+    Args:
+        amqp_url: the vhost the service consumes from (topology declared).
+        database_url: a fresh database (migrated here).
+        events: the events queued.
+        profile: when set, ``py-spy record`` samples the service from its first stored
+            row to the last and writes the folded stacks there.
+
+    Returns:
+        Events per second.
+    """
+    return (await backlog_drain_figures(amqp_url, database_url, events, profile))["rate"]
+
+
+async def backlog_drain_figures(
+    amqp_url: str, database_url: str, events: list[Event], profile: Path | None = None
+) -> dict[str, float]:
+    """:func:`backlog_drain` with the service's CPU time: ``rate`` (events/s), ``cpu_s``.
+
+    ``cpu_s`` is the service process's user + system CPU from its first stored row to
+    the last: unlike the rate, it hardly moves when other work shares the cores.
+    """
     await run(BINARY, "migrate", database_url=database_url)
     bodies = [(e.event_type, e.model_dump_json().encode(), str(e.event_id)) for e in events]
     await publish_all(amqp_url, bodies)
@@ -248,10 +278,18 @@ async def backlog_drain(amqp_url: str, database_url: str, events: list[Event]) -
         try:
             while await count_rows(connection) == 0:  # noqa: ASYNC110 - polling Postgres
                 await asyncio.sleep(0.01)
-            started = time.perf_counter()
+            spy = None
+            if profile is not None:
+                from bench.profiling import PySpy  # only when profiling
+
+                spy = PySpy(process.pid, profile, rate=100)
+            started, cpu_started = time.perf_counter(), process_cpu_s(process.pid)
             while await count_rows(connection) < len(events):  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
-            return len(events) / (time.perf_counter() - started)
+            elapsed, cpu_s = time.perf_counter() - started, process_cpu_s(process.pid) - cpu_started
+            if spy is not None:
+                await asyncio.to_thread(spy.stop)
+            return {"rate": len(events) / elapsed, "cpu_s": cpu_s}
         finally:
             await connection.close()
     finally:

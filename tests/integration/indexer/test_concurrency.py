@@ -1,5 +1,7 @@
 """Documents are processed concurrently, up to ``MAX_CONCURRENT_DOCUMENTS`` at once.
 
+On shutdown the admitted documents finish and the others go back to their queues.
+
 The embedder counts the calls in flight and keeps the peak: it must reach the limit
 (documents overlap) and never pass it. No wall-clock measurement.
 """
@@ -15,6 +17,7 @@ import pytest
 from tests.integration.indexer.conftest import Bus, indexer_settings
 from tests.unit.indexer.fakes import FakeEmbedder
 
+from lectern import topology
 from lectern.contracts import IngestDocument, content_version
 from lectern_indexer.app import IndexerRuntime, create_app
 from lectern_indexer.embedding import Embedding
@@ -72,3 +75,68 @@ async def test_concurrent_documents_are_bounded(
         await connection.close()
         await app.stop()
     assert embedder.peak == limit
+
+
+class GateEmbedder(FakeEmbedder):
+    """A :class:`FakeEmbedder` whose calls wait until :attr:`release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[Embedding]:
+        self.entered.set()
+        await self.release.wait()
+        return await super().embed_documents(texts)
+
+
+async def _ready_commands(channel: aio_pika.abc.AbstractChannel) -> int:
+    total = 0
+    for shard in topology.indexer_shard_queues():
+        queue = await channel.declare_queue(shard.name, passive=True)
+        total += queue.declaration_result.message_count or 0
+    return total
+
+
+async def test_shutdown_finishes_admitted_documents_and_hands_back_the_rest(
+    amqp_url: str, tmp_path: Path
+):
+    settings = indexer_settings(amqp_url, tmp_path / "qdrant", max_concurrent_documents=1)
+    embedder = GateEmbedder()
+    runtime = IndexerRuntime(settings, embedder=embedder)
+    app = create_app(settings, runtime)
+    await app.start()
+    connection = await aio_pika.connect(amqp_url)
+    try:
+        bus = Bus(connection)
+        await bus.start()
+        await asyncio.gather(*(bus.ingest(_command(n)) for n in range(3)))
+        await embedder.entered.wait()  # one document admitted; the others wait or queue
+        stopping = asyncio.create_task(app.stop())
+        async with asyncio.timeout(30):
+            while True:
+                if runtime.admission.stopping:
+                    break
+                await asyncio.sleep(0.01)
+        embedder.release.set()  # the admitted document may now finish
+        await stopping
+        (indexed,) = await bus.wait_for(lambda e: e["event_type"] == "document.indexed")
+        channel = await connection.channel()
+        async with asyncio.timeout(30):  # the other two are back in their queues, unstarted
+            while True:
+                if await _ready_commands(channel) == 2:
+                    break
+                await asyncio.sleep(0.1)
+        assert [e for e in bus.events if e["event_type"] == "document.indexed"] == [indexed]
+
+        again = create_app(settings, IndexerRuntime(settings, embedder=FakeEmbedder()))
+        await again.start()
+        try:
+            found = await bus.wait_for(lambda e: e["event_type"] == "document.indexed", count=3)
+        finally:
+            await again.stop()
+        assert {e["document_id"] for e in found} == {f"doc-{n}" for n in range(3)}
+    finally:
+        await connection.close()
+        embedder.release.set()

@@ -105,3 +105,34 @@ async def test_a_raising_flush_fails_its_callers_only():
         await batcher.submit(1)
     assert await batcher.submit(2) == 2
     await batcher.close()
+
+
+async def test_items_of_one_batch_share_one_future_with_their_indexes():
+    recorder = Recorder(hold=True)
+    batcher: Batcher[int, int] = Batcher(recorder.flush, max_size=3, max_wait_s=3600)
+    batcher.start()
+    added = [batcher.add(n) for n in range(5)]
+    futures = {id(future) for future, _ in added}
+    assert len(futures) == 2  # [0, 1, 2] and [3, 4]: one future per batch, not per item
+    assert [index for _, index in added] == [0, 1, 2, 0, 1]
+    await asyncio.wait_for(recorder.flushing.wait(), GIVE_UP_S)
+    recorder.release.set()
+    first, _ = added[0]
+    assert await asyncio.wait_for(first, GIVE_UP_S) == [0, 10, 20]
+    await batcher.close()
+    last, index = added[4]
+    assert (await last)[index] == 40
+
+
+async def test_a_flush_with_the_wrong_number_of_results_fails_its_batch():
+    async def short(items: list[int]) -> list[int]:
+        return items[:1]  # one result, whatever the batch's size
+
+    batcher: Batcher[int, int] = Batcher(short, max_size=2, max_wait_s=0.01)
+    batcher.start()
+    future, _ = batcher.add(1)
+    batcher.add(2)
+    with pytest.raises(ValueError, match="1 results for 2"):
+        await asyncio.wait_for(future, GIVE_UP_S)
+    assert await asyncio.wait_for(batcher.submit(3), GIVE_UP_S) == 3
+    await batcher.close()

@@ -7,6 +7,7 @@ import pytest
 
 from lectern.contracts import AnswerCompleted, DocumentAccepted, SearchCompleted
 from lectern.event_bounds import MAX_EVENT_BYTES, unescape_nul
+from lectern_session_logger import events
 from lectern_session_logger.errors import InvalidEventError
 from lectern_session_logger.events import MAX_BODY_BYTES, parse_event
 
@@ -109,3 +110,44 @@ def test_an_oversized_event_is_stored_with_a_bounded_excerpt():
     assert event.answer.startswith(payload["answer"])
     assert len(payload["answer"]) > MAX_EVENT_BYTES // 2
     assert payload["question"] == "q"
+
+
+def test_a_known_event_is_validated_by_its_model_alone(monkeypatch: pytest.MonkeyPatch):
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("the envelope was validated too")
+
+    monkeypatch.setattr(events.EventEnvelope, "model_validate", refuse)
+    event = SearchCompleted(query="q", mode="hybrid", top_k=5, hit_count=1, latency_ms=1.0)
+    row = parse_event(event.model_dump_json().encode())
+    assert (row.event_id, row.occurred_at) == (event.event_id, event.occurred_at)
+
+
+@pytest.mark.parametrize("missing", ["event_id", "occurred_at"])
+def test_a_known_event_without_an_envelope_field_raises(missing: str):
+    body = SearchCompleted(
+        query="q", mode="hybrid", top_k=5, hit_count=1, latency_ms=1.0
+    ).model_dump(mode="json")
+    del body[missing]  # the model would fill it in; the envelope requires it
+    with pytest.raises(InvalidEventError):
+        parse_event(json.dumps(body).encode())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("\ufeff", None),  # a UTF-8 byte order mark: json.loads reads it, from_json not
+        ('"\\ud800 lone"', "\ud800 lone"),  # Postgres refuses it later, isolating it
+        ("1e400", float("inf")),  # written back as Infinity, which Postgres refuses
+    ],
+)
+def test_values_the_fast_path_cannot_take_are_read_as_json_reads_them(text: str, expected: object):
+    envelope = (
+        '"event_id": "00000000-0000-0000-0000-000000000001", "event_type": "x",'
+        ' "occurred_at": "2025-01-01T00:00:00Z"'
+    )
+    if expected is None:
+        body = (text + "{" + envelope + "}").encode()
+        assert json.loads(parse_event(body).payload) == {}
+        return
+    row = parse_event(("{" + envelope + ', "v": ' + text + "}").encode())
+    assert json.loads(row.payload)["v"] == expected

@@ -23,9 +23,9 @@ def _message() -> Any:
 
 async def test_off_makes_no_span_even_with_a_traceparent() -> None:
     assert not tracing_active()
-    future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+    future: asyncio.Future[list[str | None]] = asyncio.get_running_loop().create_future()
     with persisting(_message()):
         assert not trace.get_current_span().get_span_context().is_valid
         set_event_type("search.completed")
-        hand_over_span(future)
+        hand_over_span(future, 0)
     assert not trace.get_current_span().get_span_context().is_valid

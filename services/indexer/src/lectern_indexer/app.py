@@ -2,8 +2,9 @@
 
 Nothing connects at import time: :func:`create_app` builds the FastStream application,
 whose start-up hook loads the models, opens the store and connects the broker, and whose
-after-start-up hook declares the topology; its shutdown stops consuming, lets in-flight
-messages finish (up to ``SHUTDOWN_GRACE_S``), then closes the store.
+after-start-up hook declares the topology; its shutdown stops admitting documents (those
+not started go back to their queue unacknowledged), stops consuming, lets the admitted
+ones finish (up to ``SHUTDOWN_GRACE_S``), then closes the store.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from lectern_indexer.chunking import Chunker, WordPieceCounter
 from lectern_indexer.consumers import CommandConsumer, RpcReply, answer_rpc
 from lectern_indexer.embedding import Embedder, FastembedEmbedder
 from lectern_indexer.handling import HandlingRecorder
+from lectern_indexer.locks import Admission
 from lectern_indexer.metrics import indexer_metrics, instrument_store
 from lectern_indexer.service import IndexerService, SearchSettings
 from lectern_indexer.settings import IndexerSettings
 from lectern_indexer.stores import create_store
 from lectern_indexer.stores.base import VectorStore
+from lectern_indexer.stores.edge import QdrantEdgeStore
+from lectern_indexer.stores.edge_optimizer import EdgeOptimizer
 
 log = get_logger(__name__)
 
@@ -64,7 +68,13 @@ class IndexerRuntime:
         )
         self.broker.add_middleware(rabbit_prometheus_middleware("lectern_indexer"))
         self.metrics = indexer_metrics(settings)
-        self.store = instrument_store(store or create_store(settings))
+        raw_store = store or create_store(settings)
+        self.optimizer = (
+            EdgeOptimizer(raw_store)
+            if isinstance(raw_store, QdrantEdgeStore) and settings.qdrant_optimize
+            else None
+        )
+        self.store = instrument_store(raw_store)
         self.embedder = embedder or FastembedEmbedder(
             settings.embedding_model_path,
             settings.sparse_model_path,
@@ -75,7 +85,7 @@ class IndexerRuntime:
         self._service: IndexerService | None = None
         self._topology_ready = asyncio.Event()
         self._tracing = tracing.Tracing()
-        self._handling = asyncio.Semaphore(settings.max_concurrent_documents)
+        self.admission = Admission(settings.max_concurrent_documents)
         self._recorder = (
             HandlingRecorder(settings.handling_record_dir)
             if settings.handling_record_dir is not None
@@ -98,6 +108,8 @@ class IndexerRuntime:
             await self.embedder.load()
         counter = WordPieceCounter.from_model_path(settings.embedding_model_path)
         await self.store.open()
+        if self.optimizer is not None:
+            self.optimizer.start()
         self._service = IndexerService(
             self.store,
             self.embedder,
@@ -128,8 +140,14 @@ class IndexerRuntime:
             rabbitmq=_redact(str(self.settings.rabbitmq_url)),
         )
 
+    async def stop_admitting(self) -> None:
+        """Before the broker stops: finish admitted documents, hand the others back."""
+        await self.admission.stop()
+
     async def close(self) -> None:
         """Close the store and the embedding workers (after the broker stopped)."""
+        if self.optimizer is not None:
+            await self.optimizer.stop()
         await self.store.close()
         await self.embedder.close()
         await self.metrics.stop()
@@ -170,7 +188,10 @@ class IndexerRuntime:
             consumer = CommandConsumer(
                 self.broker, self.service, max_body, queue.name, self._recorder
             )
-            async with self._handling:
+            async with self.admission.slot() as admitted:
+                if not admitted:  # shutting down: unacknowledged, redelivered elsewhere
+                    log.info("command.handed_back", message_id=message.raw_message.message_id)
+                    return
                 await consumer.handle(message)
 
 
@@ -190,6 +211,7 @@ def create_app(settings: IndexerSettings, runtime: IndexerRuntime | None = None)
         logger=logging.getLogger(FASTSTREAM_LOGGER),
         on_startup=[runtime.open],
         after_startup=[runtime.declare],
+        on_shutdown=[runtime.stop_admitting],
         after_shutdown=[runtime.close],
     )
 

@@ -4,6 +4,8 @@ Dense: ``sentence-transformers/all-MiniLM-L6-v2`` (384 floats, L2-normalised, fo
 Sparse: ``Qdrant/bm25`` term frequencies; the store applies IDF (Qdrant ``Modifier.IDF``).
 Model calls run in dedicated worker threads: one for documents, a small pool for queries,
 so a search is never queued behind a large ingest (ONNX Runtime sessions are thread-safe).
+Document texts of concurrent ingests share model calls (:class:`~lectern_indexer.batching.
+TextBatcher`), so many one-chunk documents still make full batches.
 
 Queries have a dense ONNX session of their own with one intra-op thread by default. A
 query is a few dozen word pieces: an intra-op pool over every core (ONNX Runtime's
@@ -27,6 +29,7 @@ from typing import Any, Protocol
 
 from fastembed import SparseTextEmbedding, TextEmbedding
 
+from lectern_indexer.batching import TextBatcher
 from lectern_indexer.metrics import embedding_batch
 
 DENSE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -84,8 +87,8 @@ class FastembedEmbedder:
     Args:
         dense_model_path: folder of the ONNX model, or ``None`` to download it.
         sparse_model_path: folder of the BM25 files, or ``None`` to download them.
-        batch_size: texts per model call; small batches keep the model's threads free
-            for queries between batches.
+        batch_size: texts per model call, gathered across concurrent callers; small
+            batches keep the model's threads free for queries between batches.
         threads: ONNX Runtime intra-op threads of the document session (``None``: all
             cores).
         query_threads: intra-op threads of the query session (``QUERY_THREADS``).
@@ -112,6 +115,7 @@ class FastembedEmbedder:
         self._dense: Any = None
         self._dense_queries: Any = None
         self._sparse: Any = None
+        self._batcher = TextBatcher(self._embed_in_worker, batch_size)
 
     async def load(self) -> None:
         """Load both models (a few hundred milliseconds from local files)."""
@@ -131,17 +135,16 @@ class FastembedEmbedder:
         self._sparse = SparseTextEmbedding(SPARSE_MODEL, **sparse_kwargs)
 
     async def embed_documents(self, texts: Sequence[str]) -> list[Embedding]:
-        """Embed ``texts`` in batches of ``batch_size``, yielding to the loop in between.
+        """Embed ``texts`` in batches of ``batch_size``, shared with concurrent callers.
 
         Returns:
             One :class:`Embedding` per text, in order.
         """
+        return await self._batcher.submit(texts)
+
+    async def _embed_in_worker(self, texts: list[str]) -> list[Embedding]:
         loop = asyncio.get_running_loop()
-        result: list[Embedding] = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = list(texts[start : start + self.batch_size])
-            result.extend(await loop.run_in_executor(self._documents, self._embed_batch, batch))
-        return result
+        return await loop.run_in_executor(self._documents, self._embed_batch, texts)
 
     async def embed_query(self, text: str) -> Embedding:
         """Embed one query (dense vector and BM25 query terms)."""

@@ -1,4 +1,4 @@
-"""Per-key asyncio locks that are dropped when nobody holds or awaits them."""
+"""Per-key asyncio locks, and the admission of documents into the indexer."""
 
 from __future__ import annotations
 
@@ -30,3 +30,48 @@ class KeyedLock:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+class Admission:
+    """Lets at most ``limit`` documents be worked on at once, and none once stopping.
+
+    A delivery waits for a slot; after :meth:`stop` every waiting and later delivery is
+    refused (``False``), so at shutdown only the admitted documents are finished and the
+    rest go back to the queue unacknowledged (the broker redelivers them when the channel
+    closes), instead of being started against the shutdown grace period.
+
+    Args:
+        limit: documents admitted at once (>= 1).
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.limit = limit
+        self.admitted = 0
+        self.stopping = False
+        self._changed = asyncio.Condition()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[bool]:
+        """Wait for a slot; yield ``True`` while holding it, or ``False`` once stopping."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.stopping or self.admitted < self.limit)
+            if self.stopping:
+                admitted = False
+            else:
+                self.admitted += 1
+                admitted = True
+        try:
+            yield admitted
+        finally:
+            if admitted:
+                async with self._changed:
+                    self.admitted -= 1
+                    self._changed.notify_all()  # not notify(): a cancelled waiter would lose it
+
+    async def stop(self) -> None:
+        """Refuse every delivery not admitted yet (waiting ones are woken and refused)."""
+        async with self._changed:
+            self.stopping = True
+            self._changed.notify_all()

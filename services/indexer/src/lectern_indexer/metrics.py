@@ -49,6 +49,11 @@ QDRANT_SECONDS = Histogram(
     ["operation", "outcome"],
     buckets=LATENCY_BUCKETS,
 )
+STORE_GROUP_WRITES = Histogram(
+    "lectern_indexer_store_group_writes",
+    "Writes made durable by one flush of the embedded store (group commit).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)
 INGEST_LAG_SECONDS = Histogram(
     "lectern_indexer_ingest_lag_seconds",
     "From the gateway accepting a document (DocumentAccepted.occurred_at, the command's "

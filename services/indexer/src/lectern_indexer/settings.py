@@ -37,7 +37,18 @@ class IndexerSettings(ConsumerServiceSettings):
             :mod:`lectern_indexer.embedding`).
         query_workers: query embeddings computed at once (``QUERY_WORKERS``).
         max_concurrent_documents: documents processed at once (``MAX_CONCURRENT_DOCUMENTS``),
-            also the prefetch of the command consumer.
+            also the prefetch of each shard's command consumer. Documents in flight
+            together share embedding batches and store flushes
+            (:mod:`lectern_indexer.batching`), so many small documents need many in
+            flight; on SIGTERM the admitted ones are finished within ``SHUTDOWN_GRACE_S``
+            and the others go back to their queue.
+        store_group_max_writes: most concurrent store writes made durable by one flush
+            of the embedded store (``STORE_GROUP_MAX_WRITES``); each write is at most
+            256 points (one document's chunks, a tombstone, a payload update).
+        store_group_max_wait_ms: longest wait, in milliseconds, for more writes to join
+            a group before it is flushed (``STORE_GROUP_MAX_WAIT_MS``; 0: flush at once).
+            The Edge binding holds the GIL during a flush, so writes can only gather
+            while a group waits; a lone document is delayed by at most this much.
         search_timeout: seconds a search may take in the indexer before it answers an
             error (``SEARCH_TIMEOUT``).
         rpc_prefetch: RPC requests held at once by this process (``RPC_PREFETCH``).
@@ -52,6 +63,14 @@ class IndexerSettings(ConsumerServiceSettings):
         prefetch_limit: candidates fetched from each of dense and sparse before fusion.
         store_timeout: seconds a single vector-store call may take before it counts as
             a transient failure (``STORE_TIMEOUT``).
+        qdrant_optimize: build Qdrant Edge's HNSW graphs as points arrive
+            (``QDRANT_OPTIMIZE``, default off; see ``stores/edge_optimizer.py``). Off, every
+            search is an exact scan (linear in the shard: ~25 ms dense at 100k points
+            here). Off by default because qdrant-edge-py 0.9 holds the GIL for the whole
+            ``optimize()``, pausing the indexer (searches, consumers, heartbeats) for the
+            build: ~20 s at 10k points, 108-191 s at 100k on this 2-core machine
+            (``bench/results/scaling-hnsw.md``). Large collections belong on a Qdrant
+            server (``QDRANT_URL``), which optimises in the background.
         handling_record_dir: fault tests only (``HANDLING_RECORD_DIR``): record when
             each document is handled (:mod:`lectern_indexer.handling`); unset in
             production.
@@ -69,7 +88,9 @@ class IndexerSettings(ConsumerServiceSettings):
     embed_batch_size: int = Field(default=16, ge=1, le=512)
     query_threads: int = Field(default=1, ge=1, le=64)
     query_workers: int = Field(default=2, ge=1, le=64)
-    max_concurrent_documents: int = Field(default=2, ge=1, le=64)
+    max_concurrent_documents: int = Field(default=16, ge=1, le=64)
+    store_group_max_writes: int = Field(default=64, ge=1, le=1024)
+    store_group_max_wait_ms: float = Field(default=20.0, ge=0, le=1000)
     search_timeout: float = Field(default=5.0, gt=0, le=120)
     rpc_prefetch: int = Field(default=32, ge=1, le=1000)
     chunk_max_tokens: int = Field(default=256, ge=32, le=256)
@@ -79,6 +100,7 @@ class IndexerSettings(ConsumerServiceSettings):
     fusion_sparse_weight: float = Field(default=DEFAULT_FUSION.sparse_weight, ge=0, le=100)
     prefetch_limit: int = Field(default=100, ge=1, le=1000)
     store_timeout: float = Field(default=30.0, gt=0, le=600)
+    qdrant_optimize: bool = False
     handling_record_dir: Path | None = None
 
     @field_validator("embedding_model_path", "sparse_model_path")

@@ -1,16 +1,23 @@
 """An asyncio micro-batcher: many concurrent callers, one flush per batch.
 
-Each caller submits one item and waits for that item's result. The batcher flushes
-when ``max_size`` items are waiting or ``max_wait_s`` after the first of them arrived,
+Each caller submits one item and gets its result. The batcher flushes when
+``max_size`` items are waiting or ``max_wait_s`` after the first of them arrived,
 whichever comes first; flushes run one at a time, and items that arrive during a flush
 form the next batch (so a slow flush yields bigger batches, not more round trips).
+
+A batch has one future, for the results of all its items: :meth:`Batcher.add` returns
+it with the item's index, so a caller that handles its items a batch at a time (the
+event consumer: one ack per batch) pays for one future and one callback per batch,
+not per item. :meth:`Batcher.enqueue` and :meth:`Batcher.submit` give one item's result.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from lectern.logging import get_logger
@@ -22,10 +29,19 @@ ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
 
 Flush = Callable[[list[ItemT]], Awaitable[Sequence[ResultT]]]
+BatchFuture = asyncio.Future[Sequence[ResultT]]
+"""Results of one batch, one per item in the order they were added."""
 
 
 class BatcherClosedError(StoreUnavailableError):
     """The batcher stopped before the item was flushed; it was not stored."""
+
+
+@dataclass(slots=True)
+class _Batch(Generic[ItemT, ResultT]):
+    future: BatchFuture[ResultT]
+    first_at: float
+    items: list[ItemT] = field(default_factory=list)
 
 
 class Batcher(Generic[ItemT, ResultT]):
@@ -34,7 +50,7 @@ class Batcher(Generic[ItemT, ResultT]):
     Args:
         flush: called with each batch (``1..max_size`` items, in arrival order); returns
             one result per item, in the same order. It should not raise: an exception
-            fails every caller of the batch with it.
+            fails the whole batch with it.
         max_size: items per batch at most.
         max_wait_s: seconds a batch waits to fill, from its first item.
     """
@@ -43,8 +59,7 @@ class Batcher(Generic[ItemT, ResultT]):
         self._flush = flush
         self._max_size = max_size
         self._max_wait_s = max_wait_s
-        self._items: list[tuple[ItemT, asyncio.Future[ResultT]]] = []
-        self._first_at = 0.0
+        self._open: deque[_Batch[ItemT, ResultT]] = deque()
         self._has_items = asyncio.Event()
         self._full = asyncio.Event()
         self._closing = False
@@ -53,7 +68,7 @@ class Batcher(Generic[ItemT, ResultT]):
     @property
     def pending(self) -> int:
         """Items waiting for a flush (not counting the batch being flushed)."""
-        return len(self._items)
+        return sum(len(batch.items) for batch in self._open)
 
     def start(self) -> None:
         """Start the flushing task (call once, inside the running event loop)."""
@@ -68,7 +83,7 @@ class Batcher(Generic[ItemT, ResultT]):
         return await self.enqueue(item)
 
     def enqueue(self, item: ItemT) -> asyncio.Future[ResultT]:
-        """Add ``item`` to the next batch; return the future of its result.
+        """Add ``item`` to the next batch; return the future of its own result.
 
         The future fails with :class:`BatcherClosedError` if the batcher closes before
         the item is flushed.
@@ -76,17 +91,44 @@ class Batcher(Generic[ItemT, ResultT]):
         Raises:
             BatcherClosedError: the batcher is not running.
         """
+        batch, index = self.add(item)
+        one: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
+
+        def settle(done: BatchFuture[ResultT]) -> None:
+            if one.done():
+                return
+            if done.cancelled():
+                one.cancel()
+            elif (error := done.exception()) is not None:
+                one.set_exception(error)
+            else:
+                one.set_result(done.result()[index])
+
+        batch.add_done_callback(settle)
+        return one
+
+    def add(self, item: ItemT) -> tuple[BatchFuture[ResultT], int]:
+        """Add ``item`` to the next batch; return that batch's future and the item's index.
+
+        The future's result is the batch's results (``result[index]`` is this item's);
+        it fails, for every item of the batch, with the flush's exception or with
+        :class:`BatcherClosedError` if the batcher closes before the flush.
+
+        Raises:
+            BatcherClosedError: the batcher is not running.
+        """
         if self._closing or self._task is None:
             raise BatcherClosedError("batcher is not running")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[ResultT] = loop.create_future()
-        if not self._items:
-            self._first_at = loop.time()
-        self._items.append((item, future))
-        self._has_items.set()
-        if len(self._items) >= self._max_size:
+        batch = self._open[-1] if self._open else None
+        if batch is None or len(batch.items) >= self._max_size:
+            loop = asyncio.get_running_loop()
+            batch = _Batch(loop.create_future(), loop.time())
+            self._open.append(batch)
+            self._has_items.set()
+        batch.items.append(item)
+        if len(batch.items) >= self._max_size:
             self._full.set()
-        return future
+        return batch.future, len(batch.items) - 1
 
     async def close(self, timeout: float = 5.0) -> None:
         """Flush what is waiting, then stop; give up after ``timeout`` seconds.
@@ -103,13 +145,13 @@ class Batcher(Generic[ItemT, ResultT]):
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
-        self._fail(self._items, BatcherClosedError("batcher closed before the flush"))
-        self._items = []
+        while self._open:
+            _fail(self._open.popleft(), BatcherClosedError("batcher closed before the flush"))
 
-    async def _wait_until_due(self) -> None:
+    async def _wait_until_due(self, batch: _Batch[ItemT, ResultT]) -> None:
         loop = asyncio.get_running_loop()
-        while len(self._items) < self._max_size and not self._closing:
-            remaining = self._first_at + self._max_wait_s - loop.time()
+        while len(batch.items) < self._max_size and not self._closing:
+            remaining = batch.first_at + self._max_wait_s - loop.time()
             if remaining <= 0:
                 return
             self._full.clear()
@@ -119,34 +161,34 @@ class Batcher(Generic[ItemT, ResultT]):
     async def _run(self) -> None:
         while True:
             await self._has_items.wait()
-            if not self._items:
+            if not self._open:
                 if self._closing:
                     return
                 self._has_items.clear()
                 continue
-            await self._wait_until_due()
-            batch = self._items[: self._max_size]
-            self._items = self._items[self._max_size :]
-            if not self._items:
+            batch = self._open[0]
+            await self._wait_until_due(batch)
+            self._open.popleft()
+            if not self._open:
                 self._has_items.clear()
             await self._flush_batch(batch)
 
-    async def _flush_batch(self, batch: list[tuple[ItemT, asyncio.Future[ResultT]]]) -> None:
+    async def _flush_batch(self, batch: _Batch[ItemT, ResultT]) -> None:
         try:
-            results = await self._flush([item for item, _ in batch])
+            results = await self._flush(batch.items)
+            if len(results) != len(batch.items):
+                raise ValueError(f"flush returned {len(results)} results for {len(batch.items)}")
         except asyncio.CancelledError:
-            self._fail(batch, BatcherClosedError("batcher closed during the flush"))
+            _fail(batch, BatcherClosedError("batcher closed during the flush"))
             raise
         except Exception as exc:
-            log.exception("batcher.flush_failed", size=len(batch))
-            self._fail(batch, exc)
+            log.exception("batcher.flush_failed", size=len(batch.items))
+            _fail(batch, exc)
             return
-        for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(result)
+        if not batch.future.done():
+            batch.future.set_result(results)
 
-    @staticmethod
-    def _fail(batch: list[tuple[ItemT, asyncio.Future[ResultT]]], error: Exception) -> None:
-        for _, future in batch:
-            if not future.done():
-                future.set_exception(error)
+
+def _fail(batch: _Batch[ItemT, ResultT], error: BaseException) -> None:
+    if not batch.future.done():
+        batch.future.set_exception(error)

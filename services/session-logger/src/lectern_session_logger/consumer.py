@@ -1,12 +1,14 @@
 """The event consumer: ``session-logger.events`` → batches → Postgres → acks.
 
 Consumes with aio-pika on its own robust connection and channel (prefetch two batches).
-Each delivery is validated and queued in the
-:class:`~lectern_session_logger.batching.Batcher`; when its batch is committed, a done
-callback settles its delivery tag with the
+Each delivery is validated and added to the
+:class:`~lectern_session_logger.batching.Batcher` without awaiting anything; when a
+batch is committed, one done callback for the whole batch settles its delivery tags with the
 :class:`~lectern_session_logger.acks.AckCoalescer` (one ``basic.ack(multiple)`` per
 batch). A message that can never be stored is dead-lettered alone, with the reason in
-a header, and its batch goes on without it.
+a header, and its batch goes on without it. The work per delivery is what the drain
+benchmark (``bench/event_log.py``, issue 13 section 5) measures against a bare
+consumer: no future or done callback per event, metrics children looked up once.
 
 Why aio-pika and not a FastStream subscriber for this queue: FastStream 0.7 has no
 batch consumer for RabbitMQ, its per-message pipeline about doubled the CPU cost per
@@ -19,22 +21,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import (
     AbstractChannel,
     AbstractIncomingMessage,
-    AbstractQueue,
+    AbstractRobustChannel,
     AbstractRobustConnection,
 )
+from aio_pika.message import IncomingMessage
+from aiormq.abc import DeliveredMessage
 from faststream.prometheus.types import ProcessingStatus
 
 from lectern import failpoints, topology
 from lectern.logging import bind_correlation_id, get_logger
+from lectern.tracing import tracing_active
 from lectern_session_logger import tracing
 from lectern_session_logger.acks import AckCoalescer
 from lectern_session_logger.batching import Batcher, BatcherClosedError
+from lectern_session_logger.deliveries import ChannelConsumer
 from lectern_session_logger.errors import InvalidEventError
 from lectern_session_logger.events import StoredEvent, parse_event
 from lectern_session_logger.metrics import DEAD_LETTERED, EVENTS_QUEUE
@@ -44,6 +52,17 @@ log = get_logger(__name__)
 
 DEAD_LETTER_TIMEOUT_S = 5.0
 """Seconds to wait for the broker to confirm a dead-letter publish."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    """A delivery waiting for its batch: where its result is, and how to settle it."""
+
+    index: int
+    message: DeliveredMessage
+    acks: AckCoalescer
+    tag: int
+    started: float
 
 
 class EventConsumer:
@@ -64,10 +83,11 @@ class EventConsumer:
         self._prefetch = prefetch
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
-        self._queue: AbstractQueue | None = None
-        self._consumer_tag: str | None = None
+        self._consumer: ChannelConsumer | None = None
         self._acks: dict[int, AckCoalescer] = {}
-        self._pending: set[asyncio.Future[Rejection]] = set()
+        self._pending: set[asyncio.Future[Sequence[Rejection]]] = set()
+        self._open_batch: asyncio.Future[Sequence[Rejection]] | None = None
+        self._open_deliveries: list[_Delivery] = []
         self._dead_letters: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -80,17 +100,21 @@ class EventConsumer:
         self._publish_channel = await self._connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
-        self._queue = await channel.get_queue(topology.SESSION_LOGGER_EVENTS_QUEUE)
-        self._consumer_tag = await self._queue.consume(self._on_delivery)
+        await channel.get_queue(topology.SESSION_LOGGER_EVENTS_QUEUE)  # it must exist
+        assert isinstance(channel, AbstractRobustChannel)
+        self._consumer = ChannelConsumer(
+            channel, topology.SESSION_LOGGER_EVENTS_QUEUE, self._on_delivery
+        )
+        await self._consumer.start()
 
     async def stop(self, grace_s: float) -> None:
         """Stop consuming, let held messages commit and ack (up to ``grace_s``), close.
 
         Messages still unsettled when the connection closes are redelivered by RabbitMQ.
         """
-        if self._queue is not None and self._consumer_tag is not None:
+        if self._consumer is not None:
             with contextlib.suppress(Exception):
-                await self._queue.cancel(self._consumer_tag)
+                await self._consumer.stop()
         waiting = self._pending | self._dead_letters
         if waiting:
             await asyncio.wait(waiting, timeout=grace_s)
@@ -118,7 +142,7 @@ class EventConsumer:
             log.warning("dead_letters.depth_unknown", error=repr(exc))
             return None
 
-    def _coalescer(self, message: AbstractIncomingMessage) -> AckCoalescer:
+    def _coalescer(self, message: DeliveredMessage) -> AckCoalescer:
         channel: Any = message.channel
         coalescer = self._acks.get(id(channel))
         if coalescer is None or coalescer.channel is not channel:
@@ -126,67 +150,87 @@ class EventConsumer:
             coalescer = self._acks[id(channel)] = AckCoalescer(channel)
         return coalescer
 
-    async def _on_delivery(self, message: AbstractIncomingMessage) -> None:
-        """Handle one delivery inside its span (see :mod:`lectern_session_logger.tracing`)."""
-        with tracing.persisting(message):
-            await self._on_message(message)
+    async def _on_delivery(self, message: DeliveredMessage) -> None:
+        """Handle one delivery; nothing in it awaits (dead-letters run as tasks).
 
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        Inside its span when tracing is on (see :mod:`lectern_session_logger.tracing`).
+        """
+        if not tracing_active():
+            self._on_message(message)
+            return
+        with tracing.persisting(IncomingMessage(message)):
+            self._on_message(message)
+
+    def _on_message(self, message: DeliveredMessage) -> None:
         acks = self._coalescer(message)
         tag = message.delivery_tag
         assert tag is not None  # consumed (not basic.get) messages always carry one
         started = EVENTS_QUEUE.received(len(message.body))
         try:
-            await self._accept(message, acks, tag, started)
+            self._accept(message, acks, tag, started)
         except Exception:  # a bug: never leave a tag unsettled, it would block the acks
-            log.exception("event.handler_failed", message_id=message.message_id)
-            with contextlib.suppress(Exception):
-                await message.nack(requeue=True)  # counts towards the delivery limit
-            acks.settle(tag)
+            log.exception("event.handler_failed", message_id=message.header.properties.message_id)
+            self._spawn(self._nack(IncomingMessage(message)), lambda: acks.settle(tag))
             EVENTS_QUEUE.settled(started, ProcessingStatus.nacked)
 
-    async def _accept(
-        self, message: AbstractIncomingMessage, acks: AckCoalescer, tag: int, started: float
+    @staticmethod
+    async def _nack(message: AbstractIncomingMessage) -> None:
+        with contextlib.suppress(Exception):
+            await message.nack(requeue=True)  # counts towards the delivery limit
+
+    def _accept(
+        self, message: DeliveredMessage, acks: AckCoalescer, tag: int, started: float
     ) -> None:
         try:
             event = parse_event(message.body)
         except InvalidEventError as exc:
             DEAD_LETTERED.labels("invalid").inc()
-            await self._dead_letter(message, str(exc))
-            acks.settle(tag)
+            self._spawn(
+                self._dead_letter(IncomingMessage(message), str(exc)), lambda: acks.settle(tag)
+            )
             EVENTS_QUEUE.settled(started, ProcessingStatus.rejected)
             return
         failpoints.raise_if("session-logger.poison", str(event.event_id))
         tracing.set_event_type(event.event_type)
         try:
-            future = self._batcher.enqueue(event)
+            future, index = self._batcher.add(event)
         except BatcherClosedError:
             return  # shutting down: RabbitMQ redelivers it
-        tracing.hand_over_span(future)  # the span ends when the batch commits
-        self._pending.add(future)
-        future.add_done_callback(functools.partial(self._on_stored, message, acks, started))
+        tracing.hand_over_span(future, index)  # the span ends when the batch commits
+        if future is not self._open_batch:
+            self._open_batch = future
+            self._open_deliveries = []
+            self._pending.add(future)
+            future.add_done_callback(functools.partial(self._on_stored, self._open_deliveries))
+        self._open_deliveries.append(_Delivery(index, message, acks, tag, started))
 
     def _on_stored(
-        self,
-        message: AbstractIncomingMessage,
-        acks: AckCoalescer,
-        started: float,
-        future: asyncio.Future[Rejection],
+        self, deliveries: list[_Delivery], future: asyncio.Future[Sequence[Rejection]]
     ) -> None:
-        """Settle a delivery once its batch is committed (or dead-letter it)."""
+        """Settle a batch's deliveries once it is committed (dead-letter the rejected ones)."""
         self._pending.discard(future)
         if future.cancelled() or future.exception() is not None:
             return  # not stored (shutting down): left unacknowledged for redelivery
-        rejection = future.result()
-        assert message.delivery_tag is not None
-        if rejection is None:
-            acks.settle(message.delivery_tag)
-            EVENTS_QUEUE.settled(started, ProcessingStatus.acked)
-            return
-        DEAD_LETTERED.labels("rejected_by_store").inc()
-        EVENTS_QUEUE.settled(started, ProcessingStatus.rejected)
-        task = asyncio.create_task(self._dead_letter(message, rejection))
-        task.add_done_callback(lambda _: acks.settle(message.delivery_tag or 0))
+        results = future.result()
+        stored: list[float] = []
+        for delivery in deliveries:
+            rejection = results[delivery.index]
+            if rejection is None:
+                delivery.acks.settle(delivery.tag)
+                stored.append(delivery.started)
+                continue
+            DEAD_LETTERED.labels("rejected_by_store").inc()
+            EVENTS_QUEUE.settled(delivery.started, ProcessingStatus.rejected)
+            self._spawn(
+                self._dead_letter(IncomingMessage(delivery.message), rejection),
+                functools.partial(delivery.acks.settle, delivery.tag),
+            )
+        EVENTS_QUEUE.settled_many(stored, ProcessingStatus.acked)
+
+    def _spawn(self, work: Coroutine[Any, Any, None], then: Callable[[], None]) -> None:
+        """Run ``work`` as a task (kept until done for :meth:`stop`), then call ``then``."""
+        task = asyncio.create_task(work)
+        task.add_done_callback(lambda _: then())
         self._dead_letters.add(task)
         task.add_done_callback(self._dead_letters.discard)
 

@@ -75,6 +75,18 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
     )
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Pool ``reset``: nothing beyond what asyncpg always does on release.
+
+    asyncpg always rolls back an open transaction and drops listeners on release; its
+    default reset adds a round trip per release (``pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL``) that this service never needs: it sets no session
+    settings, takes only transaction-level advisory locks, declares no cursors outside
+    transactions and listens to nothing. The event writer releases a connection per
+    batch, so that round trip was one more statement per batch.
+    """
+
+
 async def create_pool(settings: SessionLoggerSettings) -> asyncpg.Pool:
     """Open the pool described by ``settings`` (``DB_POOL_MIN``..``DB_POOL_MAX``).
 
@@ -88,6 +100,7 @@ async def create_pool(settings: SessionLoggerSettings) -> asyncpg.Pool:
         statement_cache_size=settings.db_statement_cache_size,
         command_timeout=settings.db_command_timeout_s,
         init=_init_connection,
+        reset=_keep_session,
     )
     return pool
 

@@ -8,16 +8,17 @@ received_*``): FastStream's middleware fills them for ``session-logger.rpc``, an
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from faststream.prometheus.container import MetricsContainer
 from faststream.prometheus.types import ProcessingStatus
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
 from lectern import topology
-from lectern.message_metrics import consumer_metrics
 from lectern.metrics_server import ServiceMetrics
 
 if TYPE_CHECKING:
@@ -66,29 +67,47 @@ EVENTS_PERSISTED = Counter(
 
 
 class _EventsQueueMetrics:
-    """FastStream's message families for ``session-logger.events`` (raw aio-pika)."""
+    """FastStream's message families for ``session-logger.events`` (raw aio-pika).
+
+    The labelled children are looked up once: every delivery of the drain passes here,
+    and a ``labels(...)`` lookup costs more than the increment itself.
+    """
 
     queue = topology.SESSION_LOGGER_EVENTS_QUEUE
 
     def __init__(self) -> None:
-        self._manager = consumer_metrics(PREFIX)
+        container = MetricsContainer(REGISTRY, metrics_prefix=PREFIX, custom_label_names=())
+        labels = {"app_name": PREFIX, "broker": "rabbitmq", "handler": self.queue}
+        self._received = container.received_messages_total.labels(**labels)
+        self._size = container.received_messages_size_bytes.labels(**labels)
+        self._duration = container.received_processed_messages_duration_seconds.labels(**labels)
+        self._processed = {
+            status: container.received_processed_messages_total.labels(
+                **labels, status=status.value
+            )
+            for status in ProcessingStatus
+        }
 
     def received(self, size_bytes: int) -> float:
         """Count a delivery; return its start time for :meth:`settled`."""
-        self._manager.add_received_message(broker="rabbitmq", handler=self.queue)
-        self._manager.observe_received_messages_size(
-            broker="rabbitmq", handler=self.queue, size=size_bytes
-        )
+        self._received.inc()
+        self._size.observe(size_bytes)
         return time.perf_counter()
 
     def settled(self, started: float, status: ProcessingStatus) -> None:
         """Count a settled delivery (acked, nacked, rejected) and its handling time."""
-        self._manager.add_received_processed_message(
-            broker="rabbitmq", handler=self.queue, status=status
-        )
-        self._manager.observe_received_processed_message_duration(
-            broker="rabbitmq", handler=self.queue, duration=time.perf_counter() - started
-        )
+        self._processed[status].inc()
+        self._duration.observe(time.perf_counter() - started)
+
+    def settled_many(self, started: Sequence[float], status: ProcessingStatus) -> None:
+        """:meth:`settled` for several deliveries settled now (a committed batch)."""
+        if not started:
+            return
+        now = time.perf_counter()
+        self._processed[status].inc(len(started))
+        observe = self._duration.observe
+        for at in started:
+            observe(now - at)
 
 
 EVENTS_QUEUE = _EventsQueueMetrics()
@@ -107,8 +126,8 @@ def timed_write(events: Sequence[StoredEvent]) -> Iterator[None]:
         raise
     POSTGRES_WRITE_SECONDS.labels("ok").observe(time.perf_counter() - started)
     BATCH_SIZE.observe(len(events))
-    for event in events:
-        EVENTS_PERSISTED.labels(event.event_type).inc()
+    for event_type, count in collections.Counter(e.event_type for e in events).items():
+        EVENTS_PERSISTED.labels(event_type).inc(count)
 
 
 def session_logger_metrics(settings: SessionLoggerSettings) -> ServiceMetrics:

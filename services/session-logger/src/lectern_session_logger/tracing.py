@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -79,18 +79,23 @@ def set_event_type(event_type: str) -> None:
         span.set_attribute(EVENT_TYPE_ATTRIBUTE, event_type)
 
 
-def hand_over_span(future: asyncio.Future[Rejection]) -> None:
-    """Let the delivery's batch result end its span (no-op outside :func:`persisting`)."""
+def hand_over_span(future: asyncio.Future[Sequence[Rejection]], index: int) -> None:
+    """Let the delivery's batch result end its span (no-op outside :func:`persisting`).
+
+    Args:
+        future: the results of the delivery's batch (:meth:`Batcher.add`).
+        index: the delivery's position in that batch.
+    """
     span = _delivery_span.get()
     if span is not None:
         _delivery_span.set(None)
-        future.add_done_callback(functools.partial(end_persist_span, span))
+        future.add_done_callback(functools.partial(end_persist_span, span, index))
 
 
-def end_persist_span(span: Span, future: asyncio.Future[Rejection]) -> None:
+def end_persist_span(span: Span, index: int, future: asyncio.Future[Sequence[Rejection]]) -> None:
     """Done callback of a delivery's batch result: end its span, with an error if not stored."""
     if future.cancelled() or future.exception() is not None:
         span.set_status(Status(StatusCode.ERROR, "not stored: left for redelivery"))
-    elif (rejection := future.result()) is not None:
+    elif (rejection := future.result()[index]) is not None:
         span.set_status(Status(StatusCode.ERROR, f"rejected by the store: {rejection[:200]}"))
     span.end()

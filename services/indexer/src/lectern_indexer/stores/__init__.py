@@ -17,4 +17,9 @@ def create_store(settings: IndexerSettings) -> VectorStore:
             collection=settings.qdrant_collection,
             timeout=settings.store_timeout,
         )
-    return QdrantEdgeStore(settings.qdrant_path, timeout=settings.store_timeout)
+    return QdrantEdgeStore(
+        settings.qdrant_path,
+        timeout=settings.store_timeout,
+        group_max_writes=settings.store_group_max_writes,
+        group_max_wait_s=settings.store_group_max_wait_ms / 1000,
+    )

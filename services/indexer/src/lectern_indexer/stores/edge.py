@@ -3,13 +3,16 @@
 One process owns the shard folder. Every call into the engine is blocking, so it runs in
 a worker thread (writes in one, reads in another: the shard is safe to share across
 threads). Writes go through the shard's write-ahead log and are flushed before they
-return, so a caller acknowledges only durable changes.
+return, so a caller acknowledges only durable changes. Concurrent writes share one flush
+(:class:`~lectern_indexer.batching.GroupCommit`): a flush costs about as much for one
+point as for hundreds, so many small documents written at once flush once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,8 +20,10 @@ from typing import Any, TypeVar
 import qdrant_edge as qe
 
 from lectern.contracts import DEFAULT_COLLECTION, SearchMode
+from lectern_indexer.batching import GroupCommit
 from lectern_indexer.errors import StoreUnavailableError
 from lectern_indexer.fusion import fused_search
+from lectern_indexer.metrics import STORE_GROUP_WRITES
 from lectern_indexer.stores.base import (
     COLLECTION_FIELD,
     DENSE_VECTOR,
@@ -61,17 +66,38 @@ class QdrantEdgeStore:
     Args:
         path: shard folder; created with :func:`edge_config` when it holds no shard.
         timeout: seconds any single engine call may take before it counts as unavailable.
+        config: shard config (tests lower the indexing threshold); default :func:`edge_config`.
+        group_max_writes: most concurrent writes made durable by one flush.
+        group_max_wait_s: longest wait, in seconds, for more writes to join a group.
     """
 
     kind = "qdrant-edge"
 
-    def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        timeout: float = 30.0,
+        config: qe.EdgeConfig | None = None,
+        group_max_writes: int = 64,
+        group_max_wait_s: float = 0.0,
+    ) -> None:
         self.path = path
+        self.config = config or edge_config()
         self.timeout = timeout
         self._shard: qe.EdgeShard | None = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="edge-write")
+        self.commits = GroupCommit(
+            self._writer,
+            self._flush,
+            group_max_writes,
+            observe=STORE_GROUP_WRITES.observe,
+            max_wait_s=group_max_wait_s,
+        )
         self._reader = ThreadPoolExecutor(2, thread_name_prefix="edge-read")
         self._indexed: set[str] = set()
+        self.last_call = time.monotonic()
+        """``time.monotonic()`` when the last engine call started (the optimiser's idle test)."""
 
     async def open(self) -> None:
         """Load the shard at ``path`` (or create it) and its payload indexes."""
@@ -79,10 +105,11 @@ class QdrantEdgeStore:
 
     def _open(self) -> None:
         if (self.path / "edge_config.json").exists() or any(self.path.glob("segments*")):
-            self._shard = qe.EdgeShard.load(str(self.path))
+            # With the config: a shard made before the index settings takes them on.
+            self._shard = qe.EdgeShard.load(str(self.path), self.config)
         else:
             self.path.mkdir(parents=True, exist_ok=True)
-            self._shard = qe.EdgeShard.create(str(self.path), edge_config())
+            self._shard = qe.EdgeShard.create(str(self.path), self.config)
         self._indexed = set(self._shard.info().payload_schema)
         wanted = {f: "keyword" for f in (*KEYWORD_FIELDS, REGISTRY_FIELD)}
         wanted |= {f: "integer" for f in INTEGER_FIELDS} | {COLLECTION_FIELD: "tenant"}
@@ -133,9 +160,8 @@ class QdrantEdgeStore:
         def write() -> None:
             self._create_indexes(new_indexes)
             self._require().update(qe.UpdateOperation.upsert_points(edge_points))
-            self._require().flush()
 
-        await self._write(write)
+        await self._commit(write)
 
     async def document_points(
         self, document_id: str, collection: str = DEFAULT_COLLECTION
@@ -174,9 +200,8 @@ class QdrantEdgeStore:
 
         def write() -> None:
             self._require().update(qe.UpdateOperation.delete_points(ids))
-            self._require().flush()
 
-        await self._write(write)
+        await self._commit(write)
 
     async def tombstone(self, document_id: str, collection: str = DEFAULT_COLLECTION) -> str | None:
         """Read the order key of the document's tombstone point, if any."""
@@ -197,9 +222,8 @@ class QdrantEdgeStore:
 
         def write() -> None:
             self._require().update(qe.UpdateOperation.upsert_points([bare]))
-            self._require().flush()
 
-        await self._write(write)
+        await self._commit(write)
 
     async def count(self, collection: str, *, first_chunks: bool = False) -> int:
         """Count the collection's chunks (or chunk-0 points) exactly."""
@@ -232,10 +256,9 @@ class QdrantEdgeStore:
             shard.update(qe.UpdateOperation.delete_points([registry]))
             found = shard.count(qe.CountRequest(True, everything))
             shard.update(qe.UpdateOperation.delete_points_by_filter(everything))
-            shard.flush()
             return found
 
-        return await self._write(write)
+        return await self._commit(write)
 
     async def set_payload(self, point_ids: Sequence[str], payload: dict[str, Any]) -> None:
         """Set payload keys on points, then flush."""
@@ -245,9 +268,8 @@ class QdrantEdgeStore:
 
         def write() -> None:
             self._require().update(qe.UpdateOperation.set_payload(ids, with_bool_shadow(payload)))
-            self._require().flush()
 
-        await self._write(write)
+        await self._commit(write)
 
     async def search(self, query: VectorQuery) -> list[ScoredPoint]:
         """Run the query; hybrid fetches both candidate lists and fuses them in our code.
@@ -287,22 +309,82 @@ class QdrantEdgeStore:
                 self._require().update(qe.UpdateOperation.create_field_index(field, params))
                 self._indexed.add(field)
 
+    async def index_state(self) -> tuple[int, int]:
+        """``(chunks, dense vectors outside an HNSW graph)`` of the shard.
+
+        ``indexed_vectors_count`` counts every sparse vector (the sparse index is always
+        built) plus the dense vectors of segments with a graph; every chunk has both
+        vectors and a ``chunk_index`` (tombstones and registry points have neither).
+        """
+
+        def state() -> tuple[int, int]:
+            shard = self._require()
+            chunks = shard.count(
+                qe.CountRequest(
+                    True,
+                    qe.Filter(must=[qe.FieldCondition("chunk_index", range=qe.RangeFloat(gte=0))]),
+                )
+            )
+            return chunks, max(0, 2 * chunks - shard.info().indexed_vectors_count)
+
+        return await self._read(state)
+
+    async def optimize(self) -> bool:
+        """Run the engine's optimisers (merge, HNSW indexing, vacuum) until none plans more.
+
+        Runs on the write thread, so never beside a write of ours, and without
+        :attr:`timeout`: building a graph takes seconds per ~10k points. Qdrant Edge
+        0.9 holds the GIL for the whole call, so the process (event loop included) pauses
+        meanwhile; callers bound how much is pending (see ``edge_optimizer``).
+
+        Returns:
+            Whether any segment changed.
+
+        Raises:
+            StoreUnavailableError: the shard is closed, or the engine failed (its message).
+        """
+        loop = asyncio.get_running_loop()
+
+        def optimize() -> bool:
+            self.last_call = time.monotonic()
+            return self._require().optimize()
+
+        try:
+            return await loop.run_in_executor(self._writer, optimize)
+        except StoreUnavailableError:
+            raise
+        except Exception as exc:  # qdrant_edge raises a bare Exception subclass
+            raise StoreUnavailableError(f"Qdrant Edge optimize failed: {exc}") from exc
+
     def _require(self) -> qe.EdgeShard:
         if self._shard is None:
             raise StoreUnavailableError("the Qdrant Edge shard is not open")
         return self._shard
 
+    def _flush(self) -> None:
+        """Flush the shard's writes to disk (writer thread; nothing to do once closed)."""
+        if self._shard is not None:
+            self._shard.flush()
+
     async def _write(self, call: Callable[[], T]) -> T:
         return await self._run(self._writer, call)
+
+    async def _commit(self, call: Callable[[], T]) -> T:
+        """Run a write in the writer thread; return once a (shared) flush made it durable."""
+        return await self._guard(self.commits.write(call))
 
     async def _read(self, call: Callable[[], T]) -> T:
         return await self._run(self._reader, call)
 
     async def _run(self, executor: ThreadPoolExecutor, call: Callable[[], T]) -> T:
-        loop = asyncio.get_running_loop()
+        return await self._guard(asyncio.get_running_loop().run_in_executor(executor, call))
+
+    async def _guard(self, work: Awaitable[T]) -> T:
+        """Await ``work`` within ``timeout``; engine errors become ``StoreUnavailableError``."""
+        self.last_call = time.monotonic()  # the optimiser's idle test
         try:
             async with asyncio.timeout(self.timeout):
-                return await loop.run_in_executor(executor, call)
+                return await work
         except TimeoutError as exc:
             raise StoreUnavailableError(f"Qdrant Edge call took over {self.timeout} s") from exc
         except (OSError, RuntimeError) as exc:

@@ -10,6 +10,15 @@ import qdrant_edge as qe
 from lectern.contracts import MetadataFilter, SearchMode
 from lectern_indexer.embedding import DENSE_DIMENSIONS
 from lectern_indexer.stores.base import COLLECTION_FIELD, DENSE_VECTOR, SPARSE_VECTOR, VectorQuery
+from lectern_indexer.stores.index_settings import (
+    DENSE_VECTOR_BYTES,
+    FULL_SCAN_THRESHOLD_KB,
+    HNSW_EF_CONSTRUCT,
+    HNSW_M,
+    HNSW_PAYLOAD_M,
+    INDEXING_THRESHOLD_KB,
+    MAX_SEGMENT_SIZE_KB,
+)
 
 BOOL_SHADOW = "metadata_bool"
 """Payload object mirroring boolean metadata as ``"true"``/``"false"`` keywords.
@@ -27,13 +36,46 @@ def with_bool_shadow(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, BOOL_SHADOW: shadow}
 
 
-def edge_config() -> qe.EdgeConfig:
-    """The shard layout: dense 384-d cosine vector and a BM25 sparse vector with IDF."""
+def indexing_threshold_points() -> int:
+    """Dense vectors in one segment at which it gets an HNSW graph (about 6,666)."""
+    return INDEXING_THRESHOLD_KB * 1024 // DENSE_VECTOR_BYTES
+
+
+def hnsw_config() -> qe.HnswIndexConfig:
+    """Lectern's HNSW settings (see the constants above); the graph lives in RAM (cached)."""
+    return qe.HnswIndexConfig(
+        m=HNSW_M,
+        ef_construct=HNSW_EF_CONSTRUCT,
+        full_scan_threshold=FULL_SCAN_THRESHOLD_KB,
+        payload_m=HNSW_PAYLOAD_M,
+        memory=qe.Memory.Cached,
+    )
+
+
+def edge_config(indexing_threshold_kb: int = INDEXING_THRESHOLD_KB) -> qe.EdgeConfig:
+    """The shard layout and index settings (``indexing_threshold_kb``: tests lower it).
+
+    Dense 384-d cosine vector and a BM25 sparse vector with IDF; HNSW per
+    :func:`hnsw_config`; optimisers per :data:`INDEXING_THRESHOLD_KB` and
+    :data:`MAX_SEGMENT_SIZE_KB` (the graph is built only when
+    :class:`~lectern_indexer.stores.edge_optimizer.EdgeOptimizer` calls ``optimize()``).
+    Memory: dense vectors and graphs cached in RAM (memory-mapped files kept resident,
+    ~1.5 KiB per point plus ~130 B of graph links), the sparse index pinned in RAM (the
+    engine's default), payload cold on disk (memory-mapped: searches read the payload of
+    the top hits only, so 1M chunks' texts need not sit in RAM).
+    """
     return qe.EdgeConfig(
         vectors={
-            DENSE_VECTOR: qe.EdgeVectorParams(size=DENSE_DIMENSIONS, distance=qe.Distance.Cosine)
+            DENSE_VECTOR: qe.EdgeVectorParams(
+                size=DENSE_DIMENSIONS, distance=qe.Distance.Cosine, memory=qe.Memory.Cached
+            )
         },
         sparse_vectors={SPARSE_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        hnsw_config=hnsw_config(),
+        optimizers=qe.EdgeOptimizersConfig(
+            indexing_threshold=indexing_threshold_kb, max_segment_size=MAX_SEGMENT_SIZE_KB
+        ),
+        payload_memory=qe.Memory.Cold,
     )
 
 

@@ -35,6 +35,13 @@ from lectern_indexer.stores.base import (
     tombstone_payload,
     tombstone_point_id,
 )
+from lectern_indexer.stores.index_settings import (
+    FULL_SCAN_THRESHOLD_KB,
+    HNSW_EF_CONSTRUCT,
+    HNSW_M,
+    HNSW_PAYLOAD_M,
+    INDEXING_THRESHOLD_KB,
+)
 
 T = TypeVar("T")
 _SCHEMAS = {
@@ -108,7 +115,11 @@ class QdrantServerStore:
         return cls(client, collection, timeout=timeout)
 
     async def open(self) -> None:
-        """Create the collection and payload indexes when missing."""
+        """Create the collection and payload indexes when missing.
+
+        Index settings: ``stores/index_settings.py``; the server builds HNSW graphs
+        itself, in the background.
+        """
         if not await self._call(self.client.collection_exists(self.collection)):
             await self._call(
                 self.client.create_collection(
@@ -121,6 +132,16 @@ class QdrantServerStore:
                     sparse_vectors_config={
                         SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
                     },
+                    on_disk_payload=True,
+                    hnsw_config=models.HnswConfigDiff(
+                        m=HNSW_M,
+                        ef_construct=HNSW_EF_CONSTRUCT,
+                        full_scan_threshold=FULL_SCAN_THRESHOLD_KB,
+                        payload_m=HNSW_PAYLOAD_M,
+                    ),
+                    optimizers_config=models.OptimizersConfigDiff(
+                        indexing_threshold=INDEXING_THRESHOLD_KB
+                    ),
                 )
             )
         info = await self._call(self.client.get_collection(self.collection))
