@@ -13,17 +13,24 @@ indexer's default search settings, at concurrency 1 and 32.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
+import shutil
+import statistics
+import tempfile
 from pathlib import Path
 
 import httpx
 from tests.e2e.conftest import Stack
 
-from bench.corpora import Corpus
+from bench.corpora import Corpus, scifact_corpus
 from bench.eval_sets import load_set, model_path
 from bench.ingest_throughput import IngestRun, through_api
 from bench.latency import LoadResult, closed_loop
+from bench.profiling import PySpy, shares_line, stage_shares
 from bench.report import Row, Target, figure
+from bench.stack import bench_stack
 from lectern_indexer.chunking import Chunker, WordPieceCounter
 from lectern_indexer.embedding import FastembedEmbedder
 from lectern_indexer.service import IndexerService, SearchSettings
@@ -47,14 +54,22 @@ async def gateway_load(
     concurrency: int,
     requests: int,
     stop: asyncio.Event | None = None,
+    rpc_ms: list[float] | None = None,
 ) -> LoadResult:
-    """Hybrid top-5 searches through the gateway from ``concurrency`` callers."""
+    """Hybrid top-5 searches through the gateway from ``concurrency`` callers.
+
+    ``rpc_ms``, when given, receives each answer's ``latency_ms`` (the gateway's RPC
+    round trip to the indexer, without the event publish and the HTTP layers).
+    """
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
 
         async def call(n: int) -> None:
             body = {"query": texts[n % len(texts)], "top_k": TOP_K, "mode": "hybrid"}
-            (await client.post("/v1/search", json=body)).raise_for_status()
+            answer = await client.post("/v1/search", json=body)
+            answer.raise_for_status()
+            if rpc_ms is not None and n >= 0:
+                rpc_ms.append(float(answer.json()["latency_ms"]))
 
         return await closed_loop(
             call, concurrency=concurrency, requests=requests, warmup=WARMUP, stop=stop
@@ -208,3 +223,60 @@ def rows(
             )
         )
     return found
+
+
+async def standalone(
+    documents: int, requests: int, profile_dir: Path | None
+) -> tuple[dict[int, LoadResult], dict[int, LoadResult], int, dict[str, list[str]]]:
+    """Benchmark 2 alone: ingest ``documents`` SciFact abstracts, load, in-process limit.
+
+    Returns:
+        Gateway load by level, in-process load by level, chunks in the collection and,
+        with ``profile_dir``, py-spy's folded stacks per ``<service>-c<level>``.
+    """
+    base = Path(tempfile.mkdtemp(prefix="lectern-bench-search-"))
+    texts = queries()
+    profiles: dict[str, list[str]] = {}
+    try:
+        with bench_stack(base) as stack:
+            run = await through_api(stack, scifact_corpus(limit=documents), profile_dir=None)
+            gateway: dict[int, LoadResult] = {}
+            for c in LEVELS:
+                spies = {}
+                if profile_dir is not None:
+                    for name in ("gateway", "indexer"):
+                        pid = stack.group[name].pid
+                        assert pid is not None
+                        spies[name] = PySpy(pid, profile_dir / f"search-{name}-c{c}.txt", rate=200)
+                rpc: list[float] = []
+                gateway[c] = await gateway_load(stack.base_url, texts, c, requests, rpc_ms=rpc)
+                for name, spy in spies.items():
+                    profiles[f"{name}-c{c}"] = spy.stop()
+                print(f"c={c}: RPC part of the answers, p50 {statistics.median(rpc):.2f} ms")
+        local = await in_process(base / "qdrant", texts, requests)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return gateway, local, run.chunks, profiles
+
+
+def _print(gateway: dict[int, LoadResult], local: dict[int, LoadResult], points: int) -> None:
+    print(f"collection: {points} chunks; load average {os.getloadavg()}")
+    for label, results in (("gateway", gateway), ("in-process", local)):
+        for c, r in results.items():
+            print(
+                f"{label:>10} c={c:<2} p50 {r.p50_ms:7.2f} ms  p95 {r.p95_ms:7.2f}  "
+                f"p99 {r.p99_ms:7.2f}  max {r.max_ms:7.2f}  {r.throughput:6.1f} req/s  "
+                f"({r.requests} ok, {r.errors} errors)"
+            )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Benchmark 2 alone (search latency).")
+    parser.add_argument("--documents", type=int, default=300, help="SciFact abstracts to ingest")
+    parser.add_argument("--requests", type=int, default=600, help="requests per level")
+    parser.add_argument("--profile", type=Path, help="folder for py-spy folded stacks")
+    args = parser.parse_args()
+    found = asyncio.run(standalone(args.documents, args.requests, args.profile))
+    _print(found[0], found[1], found[2])
+    for key, folded in found[3].items():
+        print(f"{key}: {shares_line(stage_shares(folded))}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import aio_pika
@@ -28,15 +29,24 @@ FASTSTREAM_LOGGER = "lectern.faststream"
 def create_broker(url: str, *, prefetch_count: int | None = None, **kwargs: Any) -> RabbitBroker:
     """Create a FastStream broker whose default channel confirms and raises on returns.
 
+    The broker logs through :data:`FASTSTREAM_LOGGER`, a standard-library logger under
+    the root logger that :func:`lectern.logging.configure_logging` sets up, so its
+    per-message lines ("Received", "Processed", at INFO) honour ``LOG_LEVEL`` and come
+    out as the service's structlog lines. Without a logger FastStream makes its own
+    (``faststream.access.rabbit``: level INFO, its own stdout handler, not propagated),
+    which writes two lines per message whatever ``LOG_LEVEL`` says.
+
     Args:
         url: AMQP URL.
         prefetch_count: channel prefetch (unacknowledged messages per consumer).
-        **kwargs: passed to :class:`faststream.rabbit.RabbitBroker`.
+        **kwargs: passed to :class:`faststream.rabbit.RabbitBroker` (``logger``
+            overrides the default one).
 
     Returns:
         The broker, not connected: connect it in the service's lifespan.
     """
     channel = Channel(prefetch_count=prefetch_count, publisher_confirms=True, on_return_raises=True)
+    kwargs.setdefault("logger", logging.getLogger(FASTSTREAM_LOGGER))
     return RabbitBroker(url, default_channel=channel, **kwargs)
 
 

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
+import litestar.utils.sync
 import pytest
 from faststream.rabbit import RabbitBroker
 from litestar.testing import TestClient
@@ -198,6 +199,24 @@ def test_search_answers_hits_and_records_the_search(
     assert isinstance(event, SearchCompleted)
     assert event.hit_count == 1
     assert event.correlation_id == body["request_id"]
+
+
+def test_a_search_runs_on_the_event_loop_without_a_worker_thread(
+    client: TestClient[Any], backends: FakeBackends, monkeypatch: pytest.MonkeyPatch
+):
+    """Litestar runs a sync hook or dependency in a worker thread (``sync_to_thread``),
+    a thread hop per response; every hook on the search path is async."""
+    hops: list[Any] = []
+    original = litestar.utils.sync.sync_to_thread
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(func)
+        return await original(func, *args, **kwargs)
+
+    monkeypatch.setattr(litestar.utils.sync, "sync_to_thread", counted)
+    backends.reply = SearchResponse(hits=[_hit()], latency_ms=1.0)
+    assert client.post("/v1/search", json={"query": "install on macOS"}).status_code == 200
+    assert [f.__qualname__ for f in hops] == []
 
 
 def test_fusion_and_explain_pass_through_to_the_indexer(

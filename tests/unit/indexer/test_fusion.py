@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lectern.contracts import FusionMethod
-from lectern_indexer.fusion import FusionConfig, fuse, single
-from lectern_indexer.stores.base import ScoredPoint
+from lectern.contracts import FusionMethod, SearchMode
+from lectern_indexer.embedding import SparseVector
+from lectern_indexer.fusion import FusionConfig, fuse, fused_search, single
+from lectern_indexer.stores.base import ScoredPoint, VectorQuery
 
 METHODS: list[FusionMethod] = ["rrf", "weighted_rrf", "dbsf", "convex"]
 
@@ -91,3 +93,24 @@ def test_fusion_is_a_total_order_independent_of_input_order(
     assert [(p.id, p.score) for p in again] == [(p.id, p.score) for p in expected]
     keys = [(-p.score, p.id) for p in expected]
     assert keys == sorted(keys)
+
+
+async def test_fused_search_fetches_payloads_only_for_the_chunks_it_keeps():
+    """Candidates come bare; one payload lookup for the ``limit`` kept, in rank order."""
+    dense_list = [ScoredPoint(f"d{i}", 1 - i / 100, {}) for i in range(50)]
+    sparse_list = [ScoredPoint(f"s{i}", 50.0 - i, {}) for i in range(50)]
+    asked: list[list[str]] = []
+
+    async def nearest(query: VectorQuery, mode: SearchMode, limit: int) -> list[ScoredPoint]:
+        return (dense_list if mode == "dense" else sparse_list)[:limit]
+
+    async def payloads(ids: list[str]) -> dict[str, dict[str, Any]]:
+        asked.append(ids)
+        return {i: {"document_id": i} for i in ids if i != "s1"}  # s1 deleted meanwhile
+
+    query = VectorQuery("hybrid", [1.0], SparseVector([1], [1.0]), limit=5, prefetch_limit=50)
+    found = await fused_search(nearest, query, payloads)
+    expected = [p.id for p in fuse(dense_list, sparse_list, query.fusion, 5)]
+    assert asked == [expected]
+    assert [p.id for p in found] == [i for i in expected if i != "s1"]
+    assert all(p.payload == {"document_id": p.id} and p.explain for p in found)

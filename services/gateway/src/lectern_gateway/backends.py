@@ -6,7 +6,8 @@ through ``app.state.backends``.
 
 from __future__ import annotations
 
-from typing import TypeVar
+import functools
+from typing import Any, TypeVar
 
 import aio_pika
 from faststream.rabbit import RabbitBroker
@@ -144,9 +145,19 @@ class Backends:
         return _parse_reply(service, raw, reply_type)
 
 
+@functools.cache
+def _reply_adapter(reply_type: type[BaseModel]) -> TypeAdapter[Any]:
+    """The validator of ``reply_type | RpcError``, built once per reply type.
+
+    Building a ``TypeAdapter`` generates its core schema (about a millisecond), which
+    per reply showed as 1.5 % of the gateway's event loop at c=32.
+    """
+    return TypeAdapter(reply_type | RpcError)  # type: ignore[arg-type]
+
+
 def _parse_reply(service: str, raw: bytes, reply_type: type[ReplyT]) -> ReplyT:
     try:
-        reply: ReplyT | RpcError = TypeAdapter(reply_type | RpcError).validate_json(raw)  # type: ignore[arg-type]
+        reply: ReplyT | RpcError = _reply_adapter(reply_type).validate_json(raw)
     except ValidationError as exc:
         log.error("rpc.bad_reply", service=service, error=str(exc), body=raw[:500])
         raise GatewayError(f"the {service} sent a reply the gateway cannot read") from exc

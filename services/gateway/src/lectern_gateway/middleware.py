@@ -86,12 +86,14 @@ from jsDelivr and starts it with an inline script holding the spec."""
 SECURITY_HEADERS = {"x-content-type-options": "nosniff", "referrer-policy": "no-referrer"}
 
 
-def add_security_headers(message: Message, scope: Scope) -> None:
+async def add_security_headers(message: Message, scope: Scope) -> None:
     """``before_send`` hook: give every HTTP response the security headers and a CSP.
 
     ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``, and a
     ``Content-Security-Policy``: :data:`DOCS_CSP` under ``/schema``, else :data:`API_CSP`.
-    A hook rather than a middleware, so routing's own 404/405 answers get them too.
+    A hook rather than a middleware, so routing's own 404/405 answers get them too; a
+    coroutine function, as every hook here, because Litestar runs a sync ``before_send``
+    hook in a worker thread for every message sent (response start and body).
     """
     if message["type"] != "http.response.start":
         return

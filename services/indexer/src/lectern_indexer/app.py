@@ -79,6 +79,8 @@ class IndexerRuntime:
             settings.embedding_model_path,
             settings.sparse_model_path,
             batch_size=settings.embed_batch_size,
+            query_threads=settings.query_threads,
+            query_workers=settings.query_workers,
         )
         self._service: IndexerService | None = None
         self._topology_ready = asyncio.Event()
@@ -165,8 +167,11 @@ class IndexerRuntime:
             ack_policy=AckPolicy.ACK_FIRST,
             decoder=_raw_body,
         )
-        async def on_rpc(message: RabbitMessage) -> RpcReply:
-            return await answer_rpc(self.service, bytes(message.body), self.broker)
+        async def on_rpc(body: bytes) -> RpcReply:
+            # The body, not ``message: RabbitMessage``: FastStream resolves that Context
+            # field with a sync function, which FastDepends runs in a worker thread,
+            # one thread hop (and, under load, a thread start) per request.
+            return await answer_rpc(self.service, body, self.broker)
 
     def _subscribe_shard(self, queue: RabbitQueue, max_body: int) -> None:
         """Consume one shard queue (the broker delivers it to one replica at a time)."""

@@ -2,10 +2,20 @@
 
 Dense: ``sentence-transformers/all-MiniLM-L6-v2`` (384 floats, L2-normalised, for cosine).
 Sparse: ``Qdrant/bm25`` term frequencies; the store applies IDF (Qdrant ``Modifier.IDF``).
-Model calls run in dedicated worker threads: one for documents, one for queries, so a
-search is never queued behind a large ingest (ONNX Runtime sessions are thread-safe).
+Model calls run in dedicated worker threads: one for documents, a small pool for queries,
+so a search is never queued behind a large ingest (ONNX Runtime sessions are thread-safe).
 Document texts of concurrent ingests share model calls (:class:`~lectern_indexer.batching.
 TextBatcher`), so many one-chunk documents still make full batches.
+
+Queries have a dense ONNX session of their own with one intra-op thread by default. A
+query is a few dozen word pieces: an intra-op pool over every core (ONNX Runtime's
+default, right for document batches) spends more time spinning and handing work between
+its threads than computing, and on cores shared with the gateway and RabbitMQ it burns
+about twice the CPU of one thread for the same query (bench: 19-24 ms vs 9-10 ms of CPU
+per SciFact query on this 2-core machine, and twice the latency). Parallelism for queries
+comes from several query workers instead, one single-threaded model call each; every
+query is still embedded alone (batch of one), so its vector, and the ranking, never
+depend on which other queries arrived at the same time.
 """
 
 from __future__ import annotations
@@ -69,14 +79,20 @@ class Embedder(Protocol):
 
 
 class FastembedEmbedder:
-    """fastembed models behind two worker threads (documents and queries).
+    """fastembed models behind worker threads: one for documents, a pool for queries.
+
+    The dense model is loaded twice (about 90 MB each): a document session with
+    ``threads`` intra-op threads and a query session with ``query_threads``.
 
     Args:
         dense_model_path: folder of the ONNX model, or ``None`` to download it.
         sparse_model_path: folder of the BM25 files, or ``None`` to download them.
         batch_size: texts per model call, gathered across concurrent callers; small
             batches keep the model's threads free for queries between batches.
-        threads: ONNX Runtime intra-op threads per model (``None``: all cores).
+        threads: ONNX Runtime intra-op threads of the document session (``None``: all
+            cores).
+        query_threads: intra-op threads of the query session (``QUERY_THREADS``).
+        query_workers: query embeddings computed at once (``QUERY_WORKERS``).
     """
 
     def __init__(
@@ -86,14 +102,18 @@ class FastembedEmbedder:
         *,
         batch_size: int = 16,
         threads: int | None = None,
+        query_threads: int | None = 1,
+        query_workers: int = 2,
     ) -> None:
         self._dense_path = dense_model_path
         self._sparse_path = sparse_model_path
         self._threads = threads
+        self._query_threads = query_threads
         self.batch_size = batch_size
         self._documents = ThreadPoolExecutor(1, thread_name_prefix="embed-documents")
-        self._queries = ThreadPoolExecutor(1, thread_name_prefix="embed-queries")
+        self._queries = ThreadPoolExecutor(query_workers, thread_name_prefix="embed-queries")
         self._dense: Any = None
+        self._dense_queries: Any = None
         self._sparse: Any = None
         self._batcher = TextBatcher(self._embed_in_worker, batch_size)
 
@@ -102,13 +122,16 @@ class FastembedEmbedder:
         await asyncio.get_running_loop().run_in_executor(self._documents, self._load)
 
     def _load(self) -> None:
-        dense_kwargs: dict[str, Any] = {"threads": self._threads}
+        dense_kwargs: dict[str, Any] = {}
         if self._dense_path is not None:
             dense_kwargs["specific_model_path"] = str(self._dense_path)
         sparse_kwargs: dict[str, Any] = {}
         if self._sparse_path is not None:
             sparse_kwargs["specific_model_path"] = str(self._sparse_path)
-        self._dense = TextEmbedding(DENSE_MODEL, **dense_kwargs)
+        self._dense = TextEmbedding(DENSE_MODEL, threads=self._threads, **dense_kwargs)
+        self._dense_queries = TextEmbedding(
+            DENSE_MODEL, threads=self._query_threads, **dense_kwargs
+        )
         self._sparse = SparseTextEmbedding(SPARSE_MODEL, **sparse_kwargs)
 
     async def embed_documents(self, texts: Sequence[str]) -> list[Embedding]:
@@ -149,6 +172,23 @@ class FastembedEmbedder:
             raise RuntimeError("FastembedEmbedder.load() was not awaited")
         return self._dense, self._sparse
 
+    def intra_op_threads(self) -> dict[str, int]:
+        """ONNX Runtime intra-op threads of the ``documents`` and ``queries`` sessions.
+
+        ``0`` is ONNX Runtime's default (one per core). Raises ``RuntimeError`` before
+        :meth:`load`.
+        """
+        dense, _ = self._require()
+        queries, _ = self._require_query()
+        return {
+            name: int(model.model.model.get_session_options().intra_op_num_threads)
+            for name, model in (("documents", dense), ("queries", queries))
+        }
+
+    def _require_query(self) -> tuple[Any, Any]:
+        _, sparse = self._require()
+        return self._dense_queries, sparse
+
     @embedding_batch("documents")
     def _embed_batch(self, texts: list[str]) -> list[Embedding]:
         dense_model, sparse_model = self._require()
@@ -158,12 +198,12 @@ class FastembedEmbedder:
 
     @embedding_batch("sentences")
     def _embed_dense(self, texts: list[str]) -> list[list[float]]:
-        dense_model, _ = self._require()
+        dense_model, _ = self._require_query()
         return [[float(x) for x in v] for v in dense_model.embed(texts, batch_size=len(texts))]
 
     @embedding_batch("queries")
     def _embed_query(self, text: str) -> Embedding:
-        dense_model, sparse_model = self._require()
+        dense_model, sparse_model = self._require_query()
         dense = next(iter(dense_model.query_embed(text)))
         sparse = next(iter(sparse_model.query_embed(text)))
         return _embedding(dense, sparse)

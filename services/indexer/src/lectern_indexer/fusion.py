@@ -26,7 +26,7 @@ import dataclasses
 import statistics
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lectern.contracts import FusionMethod, HitExplanation, SearchMode
 
@@ -183,12 +183,36 @@ Nearest = Callable[["VectorQuery", SearchMode, int], Awaitable[list["ScoredPoint
 """A store's single-vector search: ``(query, "dense" | "sparse", limit) -> points``."""
 
 
-async def fused_search(nearest: Nearest, query: VectorQuery) -> list[ScoredPoint]:
+Payloads = Callable[[list[str]], Awaitable[dict[str, dict[str, Any]]]]
+"""A store's payload lookup: ``point ids -> {id: payload}``; ids no longer stored are absent."""
+
+
+async def fused_search(
+    nearest: Nearest, query: VectorQuery, payloads: Payloads | None = None
+) -> list[ScoredPoint]:
     """Run ``query`` on a store: one list, or both candidate lists fused by ``query.fusion``.
+
+    Args:
+        nearest: the store's single-vector search.
+        query: the search.
+        payloads: when given, ``nearest`` returns candidates without payloads and only
+            the chunks kept get theirs, in one lookup after ranking: a hybrid search
+            otherwise copies ``2 x prefetch_limit`` payloads (chunk texts) into Python
+            objects to keep ``limit`` of them (py-spy, c=32: a quarter of the indexer's
+            event loop). A chunk deleted between the two calls (its document replaced
+            by a new version meanwhile) is left out.
 
     Raises:
         ValueError: the mode's query vector is missing.
     """
+    points = await _ranked_search(nearest, query)
+    if payloads is None or not points:
+        return points
+    found = await payloads([p.id for p in points])
+    return [dataclasses.replace(p, payload=found[p.id]) for p in points if p.id in found]
+
+
+async def _ranked_search(nearest: Nearest, query: VectorQuery) -> list[ScoredPoint]:
     if query.mode == "hybrid":
         if query.dense is None or query.sparse is None:
             raise ValueError("a hybrid search needs both query vectors")

@@ -32,6 +32,10 @@ class IndexerSettings(ConsumerServiceSettings):
         max_document_bytes: largest document accepted, in UTF-8 bytes (5 MiB default).
         embed_batch_size: chunks embedded per model call (``EMBED_BATCH_SIZE``); smaller
             batches keep search latency low while a large document is ingested.
+        query_threads: ONNX Runtime intra-op threads of the query embedding session
+            (``QUERY_THREADS``); 1 spends the least CPU per query (see
+            :mod:`lectern_indexer.embedding`).
+        query_workers: query embeddings computed at once (``QUERY_WORKERS``).
         max_concurrent_documents: documents processed at once (``MAX_CONCURRENT_DOCUMENTS``),
             also the prefetch of each shard's command consumer. Documents in flight
             together share embedding batches and store flushes
@@ -82,6 +86,8 @@ class IndexerSettings(ConsumerServiceSettings):
     sparse_model_path: Path | None = None
     max_document_bytes: int = Field(default=5 * 1024 * 1024, ge=1, le=512 * 1024 * 1024)
     embed_batch_size: int = Field(default=16, ge=1, le=512)
+    query_threads: int = Field(default=1, ge=1, le=64)
+    query_workers: int = Field(default=2, ge=1, le=64)
     max_concurrent_documents: int = Field(default=16, ge=1, le=64)
     store_group_max_writes: int = Field(default=64, ge=1, le=1024)
     store_group_max_wait_ms: float = Field(default=20.0, ge=0, le=1000)

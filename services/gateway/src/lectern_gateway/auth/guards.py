@@ -47,10 +47,13 @@ def _require(connection: ASGIConnection[Any, Any, Any, Any], scope: Scope) -> No
         raise PermissionDeniedException(f"this key does not hold the {scope!r} scope")
 
 
-def require_scope(
+async def require_scope(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
     """Refuse a request whose principal lacks the route's scope.
+
+    A coroutine function although it never awaits: Litestar runs a sync guard in a
+    worker thread (``sync_to_thread``), a thread hop on every request.
 
     Raises:
         NotAuthorizedException: no validated principal (401, ``WWW-Authenticate``).
@@ -59,7 +62,9 @@ def require_scope(
     _require(connection, required_scope(handler))
 
 
-def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def require_api_key(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
     """Compatibility alias: the ``write`` scope (routes under the ``/v1`` router only).
 
     Prefer ``opt={"scope": "write"}``: the router's guard already applies it.

@@ -272,13 +272,22 @@ class QdrantEdgeStore:
         await self._commit(write)
 
     async def search(self, query: VectorQuery) -> list[ScoredPoint]:
-        """Run the query; hybrid fetches both candidate lists and fuses them in our code."""
-        return await fused_search(self._nearest, query)
+        """Run the query; hybrid fetches both candidate lists and fuses them in our code.
+
+        Candidates come without payloads; the chunks kept get theirs in one ``retrieve``
+        (see :func:`~lectern_indexer.fusion.fused_search`).
+        """
+        return await fused_search(self._nearest, query, self._payloads)
 
     async def _nearest(self, query: VectorQuery, mode: SearchMode, limit: int) -> list[ScoredPoint]:
-        request = nearest_request(query, mode, limit)
+        request = nearest_request(query, mode, limit, with_payload=False)
         points = await self._read(lambda: self._require().query(request))
-        return [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+        return [ScoredPoint(str(p.id), float(p.score), {}) for p in points]
+
+    async def _payloads(self, point_ids: list[str]) -> dict[str, dict[str, Any]]:
+        ids: list[Any] = list(point_ids)
+        records = await self._read(lambda: self._require().retrieve(ids, True, False))
+        return {str(r.id): dict(r.payload or {}) for r in records}
 
     async def indexed_fields(self) -> set[str]:
         """Payload fields with an index, as the shard reports them."""

@@ -109,7 +109,9 @@ def edge_filter(
     return qe.Filter(must=must) if must else None
 
 
-def nearest_request(query: VectorQuery, mode: SearchMode, limit: int) -> qe.QueryRequest:
+def nearest_request(
+    query: VectorQuery, mode: SearchMode, limit: int, *, with_payload: bool = True
+) -> qe.QueryRequest:
     """Build the Edge query for one candidate list: nearest by ``mode``'s vector.
 
     Raises:
@@ -123,4 +125,4 @@ def nearest_request(query: VectorQuery, mode: SearchMode, limit: int) -> qe.Quer
         nearest = qe.Query.Nearest(vector, using=SPARSE_VECTOR)
     else:
         raise ValueError(f"a {mode} search needs its query vector")
-    return qe.QueryRequest(limit=limit, query=nearest, filter=condition, with_payload=True)
+    return qe.QueryRequest(limit=limit, query=nearest, filter=condition, with_payload=with_payload)
