@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from lectern.contracts import FusionMethod, SearchMode
 from lectern_indexer.embedding import SparseVector
-from lectern_indexer.fusion import FusionConfig, fuse, fused_search, single
+from lectern_indexer.fusion import FusionConfig, fuse, fused_search, fused_search_blocking, single
 from lectern_indexer.stores.base import ScoredPoint, VectorQuery
 
 METHODS: list[FusionMethod] = ["rrf", "weighted_rrf", "dbsf", "convex"]
@@ -114,3 +114,53 @@ async def test_fused_search_fetches_payloads_only_for_the_chunks_it_keeps():
     assert asked == [expected]
     assert [p.id for p in found] == [i for i in expected if i != "s1"]
     assert all(p.payload == {"document_id": p.id} and p.explain for p in found)
+
+
+_scores = st.lists(st.floats(min_value=-1e3, max_value=1e3, allow_nan=False), max_size=30)
+
+
+@given(
+    dense_scores=_scores,
+    sparse_scores=_scores,
+    mode=st.sampled_from(["dense", "sparse", "hybrid"]),
+    method=st.sampled_from(METHODS),
+    limit=st.integers(min_value=1, max_value=12),
+    gone=st.sets(st.integers(min_value=0, max_value=29), max_size=5),
+)
+async def test_the_blocking_search_ranks_as_the_async_one(
+    dense_scores: list[float],
+    sparse_scores: list[float],
+    mode: SearchMode,
+    method: FusionMethod,
+    limit: int,
+    gone: set[int],
+) -> None:
+    """The Edge store's one-job search and the server store's async one agree exactly."""
+    lists = {
+        "dense": [ScoredPoint(f"p{i}", s, {}) for i, s in enumerate(dense_scores)],
+        "sparse": [ScoredPoint(f"p{i}", s, {}) for i, s in enumerate(sparse_scores)],
+    }
+    removed = {f"p{i}" for i in gone}
+
+    def nearest_blocking(query: VectorQuery, m: SearchMode, n: int) -> list[ScoredPoint]:
+        return sorted(lists[m], key=lambda p: (-p.score, p.id))[:n]
+
+    def payloads_blocking(ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {i: {"document_id": i} for i in ids if i not in removed}
+
+    async def nearest(query: VectorQuery, m: SearchMode, n: int) -> list[ScoredPoint]:
+        return nearest_blocking(query, m, n)
+
+    async def payloads(ids: list[str]) -> dict[str, dict[str, Any]]:
+        return payloads_blocking(ids)
+
+    query = VectorQuery(
+        mode,
+        [1.0],
+        SparseVector([1], [1.0]),
+        limit=limit,
+        prefetch_limit=30,
+        fusion=FusionConfig(method),
+    )
+    expected = await fused_search(nearest, query, payloads)
+    assert fused_search_blocking(nearest_blocking, query, payloads_blocking) == expected

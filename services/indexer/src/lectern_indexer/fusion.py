@@ -186,6 +186,12 @@ Nearest = Callable[["VectorQuery", SearchMode, int], Awaitable[list["ScoredPoint
 Payloads = Callable[[list[str]], Awaitable[dict[str, dict[str, Any]]]]
 """A store's payload lookup: ``point ids -> {id: payload}``; ids no longer stored are absent."""
 
+BlockingNearest = Callable[["VectorQuery", SearchMode, int], list["ScoredPoint"]]
+""":data:`Nearest` as a blocking call (run on a worker thread)."""
+
+BlockingPayloads = Callable[[list[str]], dict[str, dict[str, Any]]]
+""":data:`Payloads` as a blocking call (run on a worker thread)."""
+
 
 async def fused_search(
     nearest: Nearest, query: VectorQuery, payloads: Payloads | None = None
@@ -208,21 +214,59 @@ async def fused_search(
     points = await _ranked_search(nearest, query)
     if payloads is None or not points:
         return points
-    found = await payloads([p.id for p in points])
+    return _with_payloads(points, await payloads([p.id for p in points]))
+
+
+def fused_search_blocking(
+    nearest: BlockingNearest, query: VectorQuery, payloads: BlockingPayloads | None = None
+) -> list[ScoredPoint]:
+    """:func:`fused_search` for a store whose calls block: the whole search in one call.
+
+    Meant to run as one worker-thread job (the Edge store): dense list, sparse list,
+    fusion and the payload lookup without a thread hop between them. Each hop hands the
+    GIL back and forth with the event loop, which qdrant-edge-py holds during a query
+    (py-spy, c=32: the loop waiting in ``ThreadPoolExecutor.submit``).
+
+    Raises:
+        ValueError: the mode's query vector is missing.
+    """
+    _check_vectors(query)
+    if query.mode == "hybrid":
+        dense = nearest(query, "dense", query.prefetch_limit)
+        sparse = nearest(query, "sparse", query.prefetch_limit)
+        points = fuse(_quantised(dense), _quantised(sparse), query.fusion, query.limit)
+    else:
+        points = single(
+            _quantised(nearest(query, query.mode, query.limit + 1)), query.mode, query.limit
+        )
+    if payloads is None or not points:
+        return points
+    return _with_payloads(points, payloads([p.id for p in points]))
+
+
+def _check_vectors(query: VectorQuery) -> None:
+    if query.mode == "hybrid":
+        if query.dense is None or query.sparse is None:
+            raise ValueError("a hybrid search needs both query vectors")
+    elif (query.dense if query.mode == "dense" else query.sparse) is None:
+        raise ValueError(f"a {query.mode} search needs its query vector")
+
+
+def _with_payloads(
+    points: list[ScoredPoint], found: dict[str, dict[str, Any]]
+) -> list[ScoredPoint]:
+    """``points`` with their payloads; a point no longer stored is left out."""
     return [dataclasses.replace(p, payload=found[p.id]) for p in points if p.id in found]
 
 
 async def _ranked_search(nearest: Nearest, query: VectorQuery) -> list[ScoredPoint]:
+    _check_vectors(query)
     if query.mode == "hybrid":
-        if query.dense is None or query.sparse is None:
-            raise ValueError("a hybrid search needs both query vectors")
         dense, sparse = await asyncio.gather(
             nearest(query, "dense", query.prefetch_limit),
             nearest(query, "sparse", query.prefetch_limit),
         )
         return fuse(_quantised(dense), _quantised(sparse), query.fusion, query.limit)
-    if (query.dense if query.mode == "dense" else query.sparse) is None:
-        raise ValueError(f"a {query.mode} search needs its query vector")
     # One extra candidate, so a two-way tie at the cut is decided by point id.
     points = _quantised(await nearest(query, query.mode, query.limit + 1))
     return single(points, query.mode, query.limit)

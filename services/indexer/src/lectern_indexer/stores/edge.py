@@ -22,7 +22,7 @@ import qdrant_edge as qe
 from lectern.contracts import DEFAULT_COLLECTION, SearchMode
 from lectern_indexer.batching import GroupCommit
 from lectern_indexer.errors import StoreUnavailableError
-from lectern_indexer.fusion import fused_search
+from lectern_indexer.fusion import fused_search_blocking
 from lectern_indexer.metrics import STORE_GROUP_WRITES
 from lectern_indexer.stores.base import (
     COLLECTION_FIELD,
@@ -274,19 +274,19 @@ class QdrantEdgeStore:
     async def search(self, query: VectorQuery) -> list[ScoredPoint]:
         """Run the query; hybrid fetches both candidate lists and fuses them in our code.
 
-        Candidates come without payloads; the chunks kept get theirs in one ``retrieve``
-        (see :func:`~lectern_indexer.fusion.fused_search`).
+        One reader job per search (:func:`~lectern_indexer.fusion.fused_search_blocking`):
+        candidates come without payloads; the chunks kept get theirs in one ``retrieve``.
         """
-        return await fused_search(self._nearest, query, self._payloads)
+        return await self._read(lambda: fused_search_blocking(self._nearest, query, self._payloads))
 
-    async def _nearest(self, query: VectorQuery, mode: SearchMode, limit: int) -> list[ScoredPoint]:
+    def _nearest(self, query: VectorQuery, mode: SearchMode, limit: int) -> list[ScoredPoint]:
         request = nearest_request(query, mode, limit, with_payload=False)
-        points = await self._read(lambda: self._require().query(request))
+        points = self._require().query(request)
         return [ScoredPoint(str(p.id), float(p.score), {}) for p in points]
 
-    async def _payloads(self, point_ids: list[str]) -> dict[str, dict[str, Any]]:
+    def _payloads(self, point_ids: list[str]) -> dict[str, dict[str, Any]]:
         ids: list[Any] = list(point_ids)
-        records = await self._read(lambda: self._require().retrieve(ids, True, False))
+        records = self._require().retrieve(ids, True, False)
         return {str(r.id): dict(r.payload or {}) for r in records}
 
     async def indexed_fields(self) -> set[str]:
