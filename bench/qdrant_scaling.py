@@ -8,10 +8,11 @@ shard config (``edge_config``) in batches of 1,024, with Lectern's
 (it builds HNSW graphs when a backlog piles up during the writes, and when idle after
 them). Then 200 random queries per case (dense / hybrid, without / with a 10 % payload
 filter on ``metadata.group``, which the store indexes as a keyword) through
-``store.search``, the indexer's search path, twice: as Lectern now runs (graphs where the
-optimiser built them; the planner may still scan a segment exactly, see below) and
+``store.search``, the indexer's search path, twice: with ``QDRANT_OPTIMIZE=true`` (graphs
+where the optimiser built them; the planner may still scan a segment exactly, see below) and
 forced exact (``SearchParams(exact=True)``: what every search was before the optimiser,
-when no graph was ever built).
+when no graph was ever built, and Lectern's default since ``QDRANT_OPTIMIZE`` is off). Above
+:data:`OPTIMIZE_UP_TO` points only the exact searches are measured.
 
 Where HNSW and exact search switch (per segment, Qdrant's planner): a segment below the
 indexing threshold (10,000 KB = ~6,666 dense vectors) has no graph and is scanned; a
@@ -62,19 +63,19 @@ class BenchStore(QdrantEdgeStore):
 
     exact = False
 
-    async def _nearest(self, query: VectorQuery, mode: SearchMode, limit: int) -> list[ScoredPoint]:
+    def _nearest(self, query: VectorQuery, mode: SearchMode, limit: int) -> list[ScoredPoint]:
         if not self.exact:
-            return await super()._nearest(query, mode, limit)
-        lectern = nearest_request(query, mode, limit)
+            return super()._nearest(query, mode, limit)
+        lectern = nearest_request(query, mode, limit, with_payload=False)
         request = qe.QueryRequest(
             limit=lectern.limit,
             query=lectern.query,
             filter=lectern.filter,
-            with_payload=True,
+            with_payload=False,
             params=qe.SearchParams(exact=True),
         )
-        points = await self._read(lambda: self._require().query(request))
-        return [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+        points = self._require().query(request)
+        return [ScoredPoint(str(p.id), float(p.score), {}) for p in points]
 
 
 class RecordingOptimizer(EdgeOptimizer):
@@ -152,21 +153,24 @@ async def _latencies(store: QdrantEdgeStore, rng: np.random.Generator) -> dict[s
     return found
 
 
-async def _measure(size: int, path: Path) -> dict[str, Any]:
+async def _measure(size: int, path: Path, optimize: bool) -> dict[str, Any]:
     rng = np.random.default_rng(size)
     before = rss_mib()
     store = BenchStore(path, timeout=3600)
     await store.open()
     optimizer = RecordingOptimizer(store)
-    optimizer.start()
+    if optimize:
+        optimizer.start()
     started = time.perf_counter()
     await _write(store, size, rng)
     result: dict[str, Any] = {"size": size, "write_s": time.perf_counter() - started}
-    await optimizer.stop()  # then what the loop would do once the writes stop: idle run
-    await asyncio.sleep(optimizer.policy.idle_s)
-    started = time.perf_counter()
-    await optimizer.check()
-    result["settle_s"] = time.perf_counter() - started
+    result["settle_s"] = 0.0
+    if optimize:
+        await optimizer.stop()  # then what the loop would do once the writes stop: idle run
+        await asyncio.sleep(optimizer.policy.idle_s)
+        started = time.perf_counter()
+        await optimizer.check()
+        result["settle_s"] = time.perf_counter() - started
     runs = optimizer.runs
     result["runs"] = len(runs)
     result["optimize_s"] = sum(r.seconds for r in runs)
@@ -174,7 +178,8 @@ async def _measure(size: int, path: Path) -> dict[str, Any]:
     result["unindexed"] = (await store.index_state())[1]
     result["hnsw"] = await asyncio.to_thread(hnsw_segments, path)
     result["segments"] = store._require().info().segments_count
-    result["lectern"] = await _latencies(store, rng)
+    if optimize:
+        result["lectern"] = await _latencies(store, rng)
     result["rss_mib"] = rss_mib() - before
     store.exact = True
     result["exact"] = await _latencies(store, rng)
@@ -192,12 +197,20 @@ def _disk_mib(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
 
-def measure_size(size: int, path: str) -> dict[str, Any]:
-    """Entry point of one size's process: write, query, optimise, query (see module doc)."""
+def measure_size(size: int, path: str, optimize: bool = True) -> dict[str, Any]:
+    """Entry point of one size's process: write, query, optimise, query (see module doc).
+
+    Without ``optimize`` only the exact searches (Lectern's default) are measured.
+    """
     try:
-        return asyncio.run(_measure(size, Path(path)))
+        return asyncio.run(_measure(size, Path(path), optimize))
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+OPTIMIZE_UP_TO = 100_000
+"""Largest size also measured with the optimiser: at 1M points its GIL-holding builds
+would take well over an hour on 2 cores (108-191 s per run at 100k)."""
 
 
 def run(sizes: list[int], base: Path) -> list[Row]:
@@ -205,29 +218,37 @@ def run(sizes: list[int], base: Path) -> list[Row]:
     found: list[Row] = []
     context = get_context("spawn")
     for size in sizes:
+        optimize = size <= OPTIMIZE_UP_TO
         with ProcessPoolExecutor(1, mp_context=context) as pool:
-            result = pool.submit(measure_size, size, str(base / f"scale-{size}")).result()
+            job = pool.submit(measure_size, size, str(base / f"scale-{size}"), optimize)
+            result = job.result()
         found.extend(_rows(result))
     return found
 
 
 def _rows(result: dict[str, Any]) -> list[Row]:
     size = f"{result['size']:,}"
-    rows = [
-        Row(
-            SECTION,
-            f"{size} points: {case} (QDRANT_OPTIMIZE=true: HNSW where built)",
-            value,
-            "ms",
-            result["exact"][case],
-            "exact (QDRANT_OPTIMIZE=false, the default)",
-        )
-        for case, value in result["lectern"].items()
-    ]
+    if "lectern" not in result:  # exact only: Lectern's default, no optimiser run
+        rows = [
+            Row(SECTION, f"{size} points: {case} (exact, QDRANT_OPTIMIZE=false)", value, "ms")
+            for case, value in result["exact"].items()
+        ]
+    else:
+        rows = [
+            Row(
+                SECTION,
+                f"{size} points: {case} (QDRANT_OPTIMIZE=true: HNSW where built)",
+                value,
+                "ms",
+                result["exact"][case],
+                "exact (QDRANT_OPTIMIZE=false, the default)",
+            )
+            for case, value in result["lectern"].items()
+        ]
     rows.append(
         Row(
             SECTION,
-            f"{size} points: RSS after writing and optimising",
+            f"{size} points: RSS after writing{' and optimising' if 'lectern' in result else ''}",
             result["rss_mib"],
             "MiB",
             note=(
