@@ -124,13 +124,12 @@ def notes(quick: bool, sizes: Sizes) -> list[str]:
         "Qdrant: Lectern's Edge shard states HNSW m 16, ef_construct 100, payload_m 16, "
         "full_scan_threshold and indexing_threshold 10,000 KB (~6,666 dense vectors), "
         "max_segment_size 100,000 KB; vectors and graphs cached in RAM, payload on disk "
-        "(stores/edge_mapping.py). Its EdgeOptimizer calls EdgeShard.optimize() on a backlog "
-        "or when idle (stores/edge_optimizer.py); optimize() holds the GIL, so each run "
-        "pauses the process. Section 4 compares its searches with forced-exact ones.",
-        "Seen while building this: the services' FastStream brokers get no logger "
-        "(lectern.broker.create_broker), so FastStream's own handler writes two plain INFO "
-        "lines per RPC message ('Received', 'Processed') whatever LOG_LEVEL says: part of "
-        "the measured search path.",
+        "(stores/edge_mapping.py). Its EdgeOptimizer (stores/edge_optimizer.py) calls "
+        "EdgeShard.optimize() on a backlog or when idle, but only with QDRANT_OPTIMIZE=true "
+        "(off by default): optimize() holds the GIL, so each run pauses the indexer. The "
+        "stack of sections 1-3 runs the default, exact search; section 4 measures both.",
+        "Searches: the indexer embeds queries on a single-threaded ONNX session of their "
+        "own (QUERY_WORKERS 2); FastStream logs through lectern.faststream at LOG_LEVEL.",
         f"Sizes: {sizes}.",
         f"Load average at the end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}.",
     ]
