@@ -102,6 +102,19 @@ def gazebo_command(relative: str, **overrides: Any) -> IngestDocument:
     return IngestDocument(**fields)
 
 
+def text_command(document_id: str, content: str, **overrides: Any) -> IngestDocument:
+    """A plain-text ingest command for ``content``, versioned by its content hash."""
+    fields: dict[str, Any] = {
+        "document_id": document_id,
+        "version": content_version(content),
+        "title": document_id,
+        "format": "text",
+        "content": content,
+    }
+    fields.update(overrides)
+    return IngestDocument(**fields)
+
+
 def indexer_settings(amqp_url: str, qdrant_path: Path, **overrides: Any) -> IndexerSettings:
     """Settings for an in-process indexer using the offline models."""
     values: dict[str, Any] = {

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import aio_pika
 import pytest
-from tests.integration.indexer.conftest import Bus, indexer_settings
+from tests.integration.indexer.conftest import Bus, indexer_settings, text_command
 from tests.unit.indexer.fakes import FakeEmbedder
 
 from lectern import topology
-from lectern.contracts import IngestDocument, content_version
+from lectern.contracts import IngestDocument
 from lectern_indexer.app import IndexerRuntime, create_app
 from lectern_indexer.embedding import Embedding
 
@@ -46,14 +46,7 @@ class PeakEmbedder(FakeEmbedder):
 
 
 def _command(n: int) -> IngestDocument:
-    content = f"Document number {n} about concurrency."
-    return IngestDocument(
-        document_id=f"doc-{n}",
-        version=content_version(content),
-        title=f"Doc {n}",
-        format="text",
-        content=content,
-    )
+    return text_command(f"doc-{n}", f"Document number {n} about concurrency.", title=f"Doc {n}")
 
 
 @pytest.mark.parametrize(("limit", "documents"), [(2, 4), (1, 2)])

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import aio_pika
 import pytest
-from tests.integration.indexer.conftest import Bus, indexer_settings
+from tests.integration.indexer.conftest import Bus, indexer_settings, text_command
 from tests.integration.indexer.test_process import _commands_held
 from tests.unit.indexer.fakes import FakeEmbedder
 
-from lectern.contracts import IngestDocument, content_version
+from lectern.contracts import IngestDocument
 from lectern_indexer.app import IndexerRuntime, create_app
 from lectern_indexer.batching import GroupCommit
 from lectern_indexer.stores.base import ChunkPoint
@@ -66,14 +66,7 @@ def _raise_engine_error() -> None:
 
 
 def _command(document_id: str) -> IngestDocument:
-    content = f"{document_id} is a short document about group commits."
-    return IngestDocument(
-        document_id=document_id,
-        version=content_version(content),
-        title=document_id,
-        format="text",
-        content=content,
-    )
+    return text_command(document_id, f"{document_id} is a short document about group commits.")
 
 
 @pytest.fixture

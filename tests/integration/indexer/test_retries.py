@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aio_pika
 import pytest
-from tests.integration.indexer.conftest import Bus, indexer_settings
+from tests.integration.indexer.conftest import Bus, indexer_settings, text_command
 from tests.unit.indexer.fakes import FakeEmbedder
 
 from lectern import topology
@@ -54,13 +54,9 @@ async def flaky(amqp_url: str, tmp_path: Path) -> AsyncIterator[tuple[FlakyStore
 
 
 def _command(document_id: str) -> IngestDocument:
-    content = f"{document_id} is a short document about retries."
-    return IngestDocument(
-        document_id=document_id,
-        version=content_version(content),
-        title=document_id,
-        format="text",
-        content=content,
+    return text_command(
+        document_id,
+        f"{document_id} is a short document about retries.",
         correlation_id=f"corr-{document_id}",
     )
 
