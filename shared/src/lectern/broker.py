@@ -18,6 +18,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractQueue
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 
 from lectern import topology
+from lectern.broker_start import RetryingRabbitBroker
 from lectern.contracts import Event, EventEnvelope, Message, OrderedCommand
 from lectern.event_bounds import MAX_EVENT_BYTES, bound_event
 from lectern.retry import RETRY_DELAYS_MS, retry_queue
@@ -42,12 +43,15 @@ def create_broker(url: str, *, prefetch_count: int | None = None, **kwargs: Any)
         **kwargs: passed to :class:`faststream.rabbit.RabbitBroker` (``logger``
             overrides the default one).
 
+    Its ``start`` repeats a start that a broker still starting a queue, or restarting,
+    broke off (:mod:`lectern.broker_start`), so replicas can start together.
+
     Returns:
         The broker, not connected: connect it in the service's lifespan.
     """
     channel = Channel(prefetch_count=prefetch_count, publisher_confirms=True, on_return_raises=True)
     kwargs.setdefault("logger", logging.getLogger(FASTSTREAM_LOGGER))
-    return RabbitBroker(url, default_channel=channel, **kwargs)
+    return RetryingRabbitBroker(url, default_channel=channel, **kwargs)
 
 
 async def connect(url: str, timeout: float | None = None) -> AbstractConnection:
