@@ -74,19 +74,16 @@ class RetryingRabbitBroker(RabbitBroker):
     Publishing, subscribing and stopping are FastStream's own.
     """
 
-    start_attempts: int = START_ATTEMPTS
-    """Attempts before a transient failure propagates (tests lower it)."""
-
     async def start(self) -> None:
         """Connect, declare and consume every subscriber's queue, retrying transient errors.
 
         Raises:
-            Exception: the last transient error after :attr:`start_attempts` attempts, or
+            Exception: the last transient error after :data:`START_ATTEMPTS` attempts, or
                 any other error of FastStream's ``start`` at once.
         """
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_transient_start_error),
-            stop=stop_after_attempt(self.start_attempts),
+            stop=stop_after_attempt(START_ATTEMPTS),
             wait=wait_exponential_jitter(multiplier=0.2, max=5.0, jitter=0.2),
             before_sleep=_log_retry,
             reraise=True,
